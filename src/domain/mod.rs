@@ -1,0 +1,44 @@
+//! Validated domain types: once built, a value carries its guarantee (no HTTP, no SQL here).
+
+/// Amenity keys and the bit set stations carry.
+pub mod amenity;
+/// Bounding boxes for map queries.
+pub mod bbox;
+/// Coordinate systems spoken at the edge (WGS-84, GCJ-02, BD-09).
+pub mod crs;
+/// OSM `opening_hours` expressions, parsed once and kept with their text.
+pub mod hours;
+/// Longitude/latitude pairs on WGS-84.
+pub mod lonlat;
+/// Stations as stored and served.
+pub mod station;
+/// Travel modes and the straight-line travel-time model.
+pub mod travel;
+
+pub use amenity::{Amenity, AmenitySet};
+pub use bbox::BBox;
+pub use crs::Crs;
+pub use hours::Hours;
+pub use lonlat::LonLat;
+pub use station::{NewStation, Station, TemporaryClosure};
+pub use travel::{Mode, TravelModel};
+
+/// A value that failed validation: a stable machine code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Invalid {
+    /// Stable, machine-readable code (e.g. `invalid_lat`).
+    pub code: &'static str,
+    /// What was wrong, naming the offending value.
+    pub message: String,
+}
+
+impl Invalid {
+    /// Builds an error with a code and a message.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}

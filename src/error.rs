@@ -1,0 +1,124 @@
+//! The one error type handlers return, and its mapping to HTTP statuses and JSON bodies.
+
+use crate::domain::Invalid;
+use crate::store::StoreError;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Everything a request can fail with; 5xx are logged and never leak internals.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input that failed validation (400 with the validation's code).
+    #[error("{0}")]
+    Invalid(#[from] Invalid),
+    /// A request that is malformed as a whole (bad JSON, bad query string…).
+    #[error("{message}")]
+    BadRequest {
+        /// Stable code.
+        code: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+    /// No such resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// Not logged in, or the session ended.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Logged in but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A conflicting write (e.g. duplicate code).
+    #[error("{message}")]
+    Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// What conflicted.
+        message: String,
+    },
+    /// `If-Match` no longer matches: the body carries the current version.
+    #[error("the station changed since you loaded it (current version {current_version})")]
+    PreconditionFailed {
+        /// The version now stored.
+        current_version: i64,
+    },
+    /// A write without `If-Match`.
+    #[error("this request needs an If-Match header with the ETag from GET")]
+    PreconditionRequired,
+    /// Too many attempts; try again after `retry_after_s`.
+    #[error("too many requests; retry after {retry_after_s} s")]
+    TooManyRequests {
+        /// Seconds to wait.
+        retry_after_s: u64,
+    },
+    /// The request body is larger than allowed.
+    #[error("request body too large (limit {limit} bytes)")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A store failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Anything else unexpected.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    /// A 400 with a code and message.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Error::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Error::Invalid(i) => (StatusCode::BAD_REQUEST, i.code),
+            Error::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            Error::PreconditionFailed { .. } => {
+                (StatusCode::PRECONDITION_FAILED, "version_mismatch")
+            }
+            Error::PreconditionRequired => (StatusCode::PRECONDITION_REQUIRED, "if_match_required"),
+            Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            Error::Store(StoreError::DuplicateCode { .. }) => {
+                (StatusCode::CONFLICT, "duplicate_code")
+            }
+            Error::Store(_) | Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = if status.is_server_error() {
+            tracing::error!(error = ?self, "request failed");
+            "internal error; the details are in the server log".to_string()
+        } else {
+            self.to_string()
+        };
+        let mut body = json!({ "error": { "code": code, "message": message } });
+        if let Error::PreconditionFailed { current_version } = &self {
+            body["error"]["current_version"] = json!(current_version);
+        }
+        let mut res = (status, axum::Json(body)).into_response();
+        if let Error::TooManyRequests { retry_after_s } = &self {
+            if let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        res
+    }
+}
+
+/// Shorthand for handler results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

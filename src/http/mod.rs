@@ -1,0 +1,119 @@
+//! The HTTP API: one file per resource, a shared state passed with `FromRef`.
+
+/// `GET /api/v1/counties`: the county outlines the web app draws as its basemap.
+pub mod counties;
+/// Extractors whose rejections become our JSON errors, and the client address.
+pub mod extract;
+/// `GET /healthz`.
+pub mod health;
+/// `GET /api/v1/locate`: a position from the client's IP.
+pub mod locate;
+/// Request counts and latencies per route, and `GET /metrics`.
+pub mod metrics;
+/// Navigation hand-off links to Amap, Baidu and Tencent maps.
+pub mod nav;
+/// `GET /api/v1/stations…`: nearest, in a box, one by id.
+pub mod stations;
+
+use crate::config::NearestEngine;
+use crate::domain::TravelModel;
+use crate::geoip::GeoIp;
+use crate::index::StationIndex;
+use crate::store::Store;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::http::{header, HeaderValue};
+use axum::Router;
+use ipnet::IpNet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Settings handlers read.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Minutes from distances.
+    pub travel: TravelModel,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Index or store (benchmark baseline) for nearest queries.
+    pub nearest_engine: NearestEngine,
+}
+
+/// Everything handlers share; each extracts only the part it needs.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    /// The source of truth.
+    pub store: Arc<dyn Store>,
+    /// The in-memory index.
+    pub index: Arc<StationIndex>,
+    /// The GeoIP database, when configured.
+    pub geoip: Option<Arc<GeoIp>>,
+    /// Settings.
+    pub config: Arc<ApiConfig>,
+    /// Request metrics.
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "yizhan API",
+        description = "Nearest open trade-union outdoor-worker stations (工会户外劳动者服务站). \
+            Errors are `{\"error\":{\"code\",\"message\"}}` with a 4xx/5xx status."
+    ),
+    tags((name = "stations"), (name = "locate"), (name = "ops"))
+)]
+struct ApiDoc;
+
+/// The API routes and the OpenAPI document generated from them (so the two cannot drift).
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(stations::router())
+        .merge(locate::router())
+        .merge(counties::router())
+        .merge(health::router())
+        .split_for_parts()
+}
+
+/// The whole application: API, OpenAPI document, metrics, and the web app as the fallback.
+pub fn app(state: AppState, web_dir: PathBuf) -> Router {
+    let (api, doc) = api();
+    let doc = Arc::new(doc);
+    let metrics_state = state.metrics.clone();
+    let web = tower_http::services::ServeDir::new(web_dir).append_index_html_on_directories(true);
+    api.route(
+        "/api/openapi.json",
+        axum::routing::get(move || {
+            let doc = doc.clone();
+            async move { axum::Json((*doc).clone()) }
+        }),
+    )
+    .route("/api/{*rest}", axum::routing::any(no_such_route))
+    .route_layer(axum::middleware::from_fn_with_state(
+        metrics_state,
+        metrics::track,
+    ))
+    .with_state(state)
+    .fallback_service(web)
+    .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+    .layer(SetResponseHeaderLayer::if_not_present(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ))
+    .layer(SetResponseHeaderLayer::if_not_present(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; \
+             connect-src 'self'; frame-ancestors 'none'",
+        ),
+    ))
+}
+
+async fn no_such_route(uri: axum::http::Uri) -> crate::error::Error {
+    crate::error::Error::NotFound(format!("no API route for {}", uri.path()))
+}

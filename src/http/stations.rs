@@ -1,0 +1,428 @@
+use super::extract::{ApiQuery, ClientIp};
+use super::nav::{links, NavLinks};
+use super::{ApiConfig, AppState};
+use crate::config::NearestEngine;
+use crate::domain::{AmenitySet, BBox, Crs, LonLat, Mode, TemporaryClosure};
+use crate::error::{Error, Result};
+use crate::geoip::GeoIp;
+use crate::index::{NearestQuery, StationIndex};
+use crate::io::export::{round7, station_feature};
+use crate::store::Store;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// Most stations one nearest query returns.
+pub const MAX_LIMIT: usize = 100;
+/// Default and largest number of features one bbox query returns.
+pub const BBOX_DEFAULT_LIMIT: usize = 2_000;
+/// Largest bbox `limit`.
+pub const BBOX_MAX_LIMIT: usize = 10_000;
+/// Largest `max_minutes` accepted.
+pub const MAX_MINUTES: f64 = 600.0;
+
+/// The station routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(nearest_stations))
+        .routes(routes!(list_stations))
+        .routes(routes!(get_station))
+}
+
+/// Query of `GET /api/v1/stations/nearest`; values arrive as text and are parsed here so every
+/// mistake gets a precise message.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NearestParams {
+    /// Latitude of the rider (omit with lon to use the client IP).
+    #[param(value_type = Option<f64>)]
+    lat: Option<String>,
+    /// Longitude of the rider.
+    #[param(value_type = Option<f64>)]
+    lon: Option<String>,
+    /// How many stations (1..=100, default 5).
+    #[param(value_type = Option<u32>)]
+    limit: Option<String>,
+    /// Comma-separated amenity keys the station must all have.
+    amenities: Option<String>,
+    /// Only stations open now (regular hours, no temporary closure).
+    #[param(value_type = Option<bool>)]
+    open_now: Option<String>,
+    /// `walk` (default) or `ebike`.
+    mode: Option<String>,
+    /// Only stations within this many minutes (0 < m ≤ 600).
+    #[param(value_type = Option<f64>)]
+    max_minutes: Option<String>,
+    /// Coordinate system of lat/lon in and out: `wgs84` (default), `gcj02`, `bd09`.
+    crs: Option<String>,
+}
+
+/// Where the search started.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Origin {
+    /// Latitude (in the requested crs).
+    pub lat: f64,
+    /// Longitude (in the requested crs).
+    pub lon: f64,
+    /// `query` (from lat/lon) or `ip` (from the client address).
+    pub source: &'static str,
+    /// For `ip`: radius in km holding the client with 67 % confidence.
+    pub accuracy_km: Option<u16>,
+}
+
+/// One nearby station.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NearbyStation {
+    /// Id.
+    pub id: i64,
+    /// Union code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub address: String,
+    /// County adcode.
+    pub county: String,
+    /// Latitude (in the requested crs).
+    pub lat: f64,
+    /// Longitude (in the requested crs).
+    pub lon: f64,
+    /// Geodesic distance on WGS-84, metres.
+    pub distance_m: f64,
+    /// Travel minutes for the mode (straight line × detour / speed).
+    pub minutes: f64,
+    /// Amenity keys.
+    #[schema(value_type = Vec<String>)]
+    pub amenities: AmenitySet,
+    /// OSM opening_hours.
+    pub opening_hours: String,
+    /// Open right now (hours and no temporary closure).
+    pub open_now: bool,
+    /// A temporary closure set by the manager, if any.
+    #[schema(value_type = Option<Object>)]
+    pub temporary_closure: Option<TemporaryClosure>,
+    /// Phone.
+    pub phone: Option<String>,
+    /// Photo.
+    pub photo_url: Option<String>,
+    /// Demo data: not a real station.
+    pub demo: bool,
+    /// When a manager last confirmed the data.
+    pub verified_at: Option<DateTime<Utc>>,
+    /// Navigation hand-off links.
+    pub nav: NavLinks,
+}
+
+/// Reply of `GET /api/v1/stations/nearest`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NearestReply {
+    /// Stations sorted by distance.
+    pub items: Vec<NearbyStation>,
+    /// The search origin.
+    pub origin: Origin,
+    /// The travel mode used for minutes.
+    #[schema(value_type = String)]
+    pub mode: Mode,
+    /// The coordinate system of all coordinates in this reply.
+    #[schema(value_type = String)]
+    pub crs: Crs,
+}
+
+fn parse_f64(name: &'static str, code: &'static str, s: &str) -> Result<f64> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| {
+            Error::bad_request(code, format!("{name} must be a finite number, got {s:?}"))
+        })
+}
+
+fn parse_bool(name: &'static str, s: &str) -> Result<bool> {
+    match s {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(Error::bad_request(
+            "invalid_query",
+            format!("{name} must be true or false, got {s:?}"),
+        )),
+    }
+}
+
+fn parse_crs(s: Option<&str>) -> Result<Crs> {
+    Ok(s.map(str::parse).transpose()?.unwrap_or_default())
+}
+
+/// The origin from lat/lon, or from the client's IP through GeoIP.
+fn resolve_origin(
+    p: &NearestParams,
+    crs: Crs,
+    geoip: Option<&GeoIp>,
+    ip: Option<std::net::IpAddr>,
+) -> Result<(LonLat, &'static str, Option<u16>)> {
+    match (&p.lat, &p.lon) {
+        (Some(lat), Some(lon)) => {
+            let lat = parse_f64("lat", "invalid_lat", lat)?;
+            let lon = parse_f64("lon", "invalid_lon", lon)?;
+            Ok((crs.parse_point(lon, lat)?, "query", None))
+        }
+        (None, None) => {
+            let pos = super::locate::locate_ip(geoip, ip)?;
+            Ok((LonLat::new(pos.lon, pos.lat)?, "ip", pos.accuracy_km))
+        }
+        _ => Err(Error::bad_request(
+            "invalid_query",
+            "give both lat and lon, or neither to locate by IP",
+        )),
+    }
+}
+
+/// The nearest stations, sorted by geodesic distance.
+#[utoipa::path(
+    get, path = "/api/v1/stations/nearest", tag = "stations",
+    params(NearestParams),
+    responses(
+        (status = 200, description = "Nearest matching stations", body = NearestReply),
+        (status = 400, description = "Invalid parameter, or no lat/lon and no IP position"),
+        (status = 404, description = "No lat/lon and the client IP has no known position"),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn nearest_stations(
+    State(index): State<Arc<StationIndex>>,
+    State(store): State<Arc<dyn Store>>,
+    State(config): State<Arc<ApiConfig>>,
+    State(geoip): State<Option<Arc<GeoIp>>>,
+    ClientIp(ip): ClientIp,
+    ApiQuery(p): ApiQuery<NearestParams>,
+) -> Result<Json<NearestReply>> {
+    let crs = parse_crs(p.crs.as_deref())?;
+    let limit = match &p.limit {
+        None => 5,
+        Some(s) => s
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| {
+                Error::bad_request(
+                    "invalid_limit",
+                    format!("limit must be an integer in 1..={MAX_LIMIT}, got {s:?}"),
+                )
+            })?,
+    };
+    let amenities = AmenitySet::parse_list(p.amenities.as_deref().unwrap_or(""), ',')?;
+    let open_now = p
+        .open_now
+        .as_deref()
+        .map(|s| parse_bool("open_now", s))
+        .transpose()?
+        .unwrap_or(false);
+    let mode: Mode = p
+        .mode
+        .as_deref()
+        .map(str::parse)
+        .transpose()?
+        .unwrap_or_default();
+    let max_minutes = p
+        .max_minutes
+        .as_deref()
+        .map(|s| parse_f64("max_minutes", "invalid_max_minutes", s))
+        .transpose()?;
+    if let Some(m) = max_minutes {
+        if !(m > 0.0 && m <= MAX_MINUTES) {
+            return Err(Error::bad_request(
+                "invalid_max_minutes",
+                format!("max_minutes must be in (0, {MAX_MINUTES}], got {m}"),
+            ));
+        }
+    }
+    let (origin, source, accuracy_km) = resolve_origin(&p, crs, geoip.as_deref(), ip)?;
+
+    let now = Utc::now();
+    let snapshot = index.load();
+    let query = NearestQuery {
+        origin,
+        limit,
+        amenities,
+        open_at: open_now.then_some(now),
+        max_distance_m: max_minutes.map(|m| config.travel.reach_m(mode, m)),
+    };
+    let hits = match config.nearest_engine {
+        NearestEngine::Index => snapshot.nearest(&query),
+        NearestEngine::Store => {
+            // Benchmark baseline: the database answers, the index only supplies the records.
+            let rows = store.nearest_in_store(origin, limit).await?;
+            rows.into_iter()
+                .filter_map(|(id, d)| {
+                    snapshot.get(id).map(|station| crate::index::Hit {
+                        station,
+                        distance_m: d,
+                    })
+                })
+                .collect()
+        }
+    };
+    let items = hits
+        .into_iter()
+        .map(|h| {
+            let s = &h.station;
+            let (lon, lat) = crs.from_wgs84(s.location);
+            NearbyStation {
+                id: s.id,
+                code: s.code.clone(),
+                name: s.name.clone(),
+                address: s.address.clone(),
+                county: s.county.clone(),
+                lat: round7(lat),
+                lon: round7(lon),
+                distance_m: (h.distance_m * 10.0).round() / 10.0,
+                minutes: (config.travel.minutes(mode, h.distance_m) * 10.0).round() / 10.0,
+                amenities: s.amenities,
+                opening_hours: s.opening_hours.to_string(),
+                open_now: snapshot.is_open(s, now),
+                temporary_closure: s
+                    .temporary_closure
+                    .clone()
+                    .filter(|_| s.is_temporarily_closed(now)),
+                phone: s.phone.clone(),
+                photo_url: s.photo_url.clone(),
+                demo: s.demo,
+                verified_at: s.verified_at,
+                nav: links(origin, s.location, &s.name, mode),
+            }
+        })
+        .collect();
+    let (olon, olat) = crs.from_wgs84(origin);
+    Ok(Json(NearestReply {
+        items,
+        origin: Origin {
+            lat: round7(olat),
+            lon: round7(olon),
+            source,
+            accuracy_km,
+        },
+        mode,
+        crs,
+    }))
+}
+
+/// Query of `GET /api/v1/stations`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// `west,south,east,north` (in `crs`), at most 10° a side.
+    bbox: Option<String>,
+    /// Comma-separated amenity keys the station must all have.
+    amenities: Option<String>,
+    /// Most features (default 2000, at most 10000); `truncated` says when more matched.
+    #[param(value_type = Option<u32>)]
+    limit: Option<String>,
+    /// Coordinate system of bbox and output.
+    crs: Option<String>,
+}
+
+/// Stations in a box, as a GeoJSON FeatureCollection.
+#[utoipa::path(
+    get, path = "/api/v1/stations", tag = "stations",
+    params(ListParams),
+    responses(
+        (status = 200, description = "GeoJSON FeatureCollection of stations; `truncated` when limit was hit", body = Object),
+        (status = 400, description = "Missing, inverted or too large bbox; unknown amenity"),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn list_stations(
+    State(index): State<Arc<StationIndex>>,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> Result<Json<Value>> {
+    let crs = parse_crs(p.crs.as_deref())?;
+    let raw = p.bbox.as_deref().ok_or_else(|| {
+        Error::bad_request("invalid_bbox", "bbox=west,south,east,north is required")
+    })?;
+    let mut bbox: BBox = raw.parse()?;
+    if crs != Crs::Wgs84 {
+        let min = crs.parse_point(bbox.min.lon, bbox.min.lat)?;
+        let max = crs.parse_point(bbox.max.lon, bbox.max.lat)?;
+        bbox = BBox::new(min.lon, min.lat, max.lon, max.lat)?;
+    }
+    let amenities = AmenitySet::parse_list(p.amenities.as_deref().unwrap_or(""), ',')?;
+    let limit = match &p.limit {
+        None => BBOX_DEFAULT_LIMIT,
+        Some(s) => s
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=BBOX_MAX_LIMIT).contains(l))
+            .ok_or_else(|| {
+                Error::bad_request(
+                    "invalid_limit",
+                    format!("limit must be an integer in 1..={BBOX_MAX_LIMIT}, got {s:?}"),
+                )
+            })?,
+    };
+    let (stations, truncated) = index.load().in_bbox(&bbox, amenities, limit);
+    let features: Vec<Value> = stations.iter().map(|s| station_feature(s, crs)).collect();
+    Ok(Json(json!({
+        "type": "FeatureCollection",
+        "features": features,
+        "truncated": truncated,
+        "crs_name": crs,
+    })))
+}
+
+/// Query of `GET /api/v1/stations/{id}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GetParams {
+    /// Coordinate system of the output.
+    crs: Option<String>,
+}
+
+/// The ETag of a station version.
+pub fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+}
+
+/// One station; the `ETag` carries its version (for `If-Match` on edits).
+#[utoipa::path(
+    get, path = "/api/v1/stations/{id}", tag = "stations",
+    params(("id" = i64, Path, description = "Station id"), GetParams),
+    responses(
+        (status = 200, description = "The station as a GeoJSON Feature", body = Object, headers(("ETag" = String))),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 404, description = "No active station with this id"),
+    )
+)]
+#[tracing::instrument(skip_all, fields(id))]
+pub async fn get_station(
+    State(index): State<Arc<StationIndex>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiQuery(p): ApiQuery<GetParams>,
+) -> Result<Response> {
+    let crs = parse_crs(p.crs.as_deref())?;
+    let id: i64 = id.parse().map_err(|_| {
+        Error::bad_request(
+            "invalid_id",
+            format!("station id must be an integer, got {id:?}"),
+        )
+    })?;
+    let s = index
+        .load()
+        .get(id)
+        .ok_or_else(|| Error::NotFound(format!("no station with id {id}")))?;
+    let tag = etag(s.version);
+    if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v == tag) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
+    }
+    Ok(([(header::ETAG, tag)], Json(station_feature(&s, crs))).into_response())
+}

@@ -1,0 +1,24 @@
+//! Station files in and out: CSV and GeoJSON, imports all-or-nothing.
+
+/// Writing stations as CSV or GeoJSON.
+pub mod export;
+/// Reading and validating station files before anything reaches the store.
+pub mod import;
+/// The demo data set shipped in `seeds/`, loaded into an empty store.
+pub mod seed;
+
+/// The CSV header, shared by import, export and the seeds.
+pub const CSV_HEADER: [&str; 12] = [
+    "code",
+    "name",
+    "address",
+    "county",
+    "lon",
+    "lat",
+    "amenities",
+    "opening_hours",
+    "phone",
+    "demo",
+    "notes",
+    "photo_url",
+];

@@ -1,0 +1,22 @@
+//! yizhan: a geo service for China's trade-union outdoor-worker stations (工会户外劳动者服务站).
+
+/// Subcommands besides `serve` (import, export).
+pub mod cli;
+/// Flags, environment variables and their defaults.
+pub mod config;
+/// Validated domain types: the bottom floor, no HTTP or SQL.
+pub mod domain;
+/// The one error type and its HTTP mapping.
+pub mod error;
+/// Positions from client IPs (MaxMind).
+pub mod geoip;
+/// The HTTP API and the web app's static files.
+pub mod http;
+/// The in-memory spatial index answering nearest queries.
+pub mod index;
+/// Station files in and out, and the demo seeds.
+pub mod io;
+/// Building and running the application.
+pub mod startup;
+/// The store trait and its two backends.
+pub mod store;

@@ -1,0 +1,27 @@
+use clap::Parser;
+use yizhan::config::{Cli, Command};
+use yizhan::startup::Application;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Import(args)) => yizhan::cli::run_import(args).await,
+        Some(Command::Export(args)) => yizhan::cli::run_export(args).await,
+    }
+}
+
+async fn serve(args: yizhan::config::ServeArgs) -> anyhow::Result<()> {
+    let app = Application::build(args).await?;
+    tracing::info!("yizhan listening on http://{}", app.local_addr());
+    app.run().await
+}

@@ -1,0 +1,136 @@
+//! Building the application: open the store, migrate, seed if empty, build the index, bind.
+
+use crate::config::ServeArgs;
+use crate::geoip::GeoIp;
+use crate::http::{self, ApiConfig, AppState};
+use crate::index::{Snapshot, StationIndex};
+use crate::io::seed::seed_if_empty;
+use crate::store::{self, Store};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::TcpListener;
+
+/// A built, bound application, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    state: AppState,
+}
+
+/// Where the web app's files are: the flag, else `./web`, else the source tree's `web/`.
+fn web_dir(configured: Option<PathBuf>) -> PathBuf {
+    configured.unwrap_or_else(|| {
+        let local = PathBuf::from("web");
+        if local.join("index.html").exists() {
+            local
+        } else {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("web")
+        }
+    })
+}
+
+/// Builds the index from every active station in the store.
+pub async fn load_index(store: &dyn Store, tz: chrono_tz::Tz) -> anyhow::Result<StationIndex> {
+    let started = Instant::now();
+    let stations = store
+        .load_stations()
+        .await
+        .context("loading stations for the index")?;
+    let n = stations.len();
+    let snapshot = tokio::task::spawn_blocking(move || Snapshot::build(stations, tz)).await?;
+    tracing::info!(
+        stations = n,
+        ms = started.elapsed().as_millis() as u64,
+        "index built"
+    );
+    Ok(StationIndex::new(snapshot))
+}
+
+impl Application {
+    /// Opens everything the configuration names and binds the listener (port 0 picks a free one).
+    pub async fn build(args: ServeArgs) -> anyhow::Result<Self> {
+        let travel = args.travel()?;
+        let store = store::connect(&args.store.database_url)
+            .await
+            .with_context(|| format!("opening the store {}", args.store.database_url))?;
+        if args.seed {
+            let n = seed_if_empty(store.as_ref())
+                .await
+                .context("loading the demo seed stations")?;
+            if n > 0 {
+                tracing::info!(
+                    stations = n,
+                    "empty store: loaded the demo seed stations (示例数据, not real stations)"
+                );
+            }
+        }
+        let index = Arc::new(load_index(store.as_ref(), args.tz).await?);
+        let geoip = match &args.geoip_db {
+            Some(path) => Some(Arc::new(GeoIp::open(path)?)),
+            None => None,
+        };
+        let state = AppState {
+            store,
+            index,
+            geoip,
+            config: Arc::new(ApiConfig {
+                travel,
+                trusted_proxies: args.trusted_proxies.clone(),
+                nearest_engine: args.nearest_engine,
+            }),
+            metrics: Arc::new(http::metrics::Metrics::default()),
+        };
+        let router = http::app(state.clone(), web_dir(args.web_dir.clone()));
+        let listener = TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    /// The bound address (tests bind port 0 and read the real port here).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The shared state (tests reach the store and index through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until the process is stopped.
+    pub async fn run(self) -> anyhow::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

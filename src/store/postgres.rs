@@ -1,0 +1,191 @@
+//! PostgreSQL + PostGIS: `geometry(Point, 4326)` with a GIST index, EWKB through geozero.
+
+use super::geom::{to_lonlat, Wgs84Point};
+use super::{decode_amenities, encode_amenities, Store, StoreError, StoreResult};
+use crate::domain::{LonLat, NewStation, Station, TemporaryClosure};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use geozero::wkb;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{FromRow, PgPool};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A PostGIS-backed store.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+/// Columns read for a station, in the order of [`StationRow`].
+const STATION_COLUMNS: &str = "id, geom, code, name, address, county, amenities, opening_hours, \
+     closure_until, closure_reason, phone, photo_url, notes, demo, verified_at, version, created_at, updated_at";
+
+#[derive(FromRow)]
+struct StationRow {
+    id: i64,
+    geom: wkb::Decode<geo_types::Geometry<f64>>,
+    code: String,
+    name: String,
+    address: String,
+    county: String,
+    amenities: String,
+    opening_hours: String,
+    closure_until: Option<DateTime<Utc>>,
+    closure_reason: Option<String>,
+    phone: Option<String>,
+    photo_url: Option<String>,
+    notes: Option<String>,
+    demo: bool,
+    verified_at: Option<DateTime<Utc>>,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl StationRow {
+    fn into_station(self) -> StoreResult<Station> {
+        let id = self.id;
+        Ok(Station {
+            id,
+            location: to_lonlat(id, self.geom.geometry)?,
+            amenities: decode_amenities(id, &self.amenities)?,
+            opening_hours: self
+                .opening_hours
+                .parse()
+                .map_err(|e: crate::domain::Invalid| StoreError::Corrupt {
+                    id,
+                    reason: e.message,
+                })?,
+            temporary_closure: self.closure_until.map(|until| TemporaryClosure {
+                until: until.with_timezone(&shanghai_offset()),
+                reason: self.closure_reason.unwrap_or_default(),
+            }),
+            code: self.code,
+            name: self.name,
+            address: self.address,
+            county: self.county,
+            phone: self.phone,
+            photo_url: self.photo_url,
+            notes: self.notes,
+            demo: self.demo,
+            verified_at: self.verified_at,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// PostgreSQL keeps instants, not the offset they were written with; closures are shown in
+/// China Standard Time (UTC+8), the stations' zone.
+fn shanghai_offset() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
+}
+
+impl PgStore {
+    /// Connects to the database a `postgres://` URL names and migrates it (PostGIS must be installable).
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let opts = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// The pool, for the change feed that listens on its own connection.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn count_stations(&self) -> StoreResult<i64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM stations WHERE retired_at IS NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n)
+    }
+
+    async fn load_stations(&self) -> StoreResult<Vec<Station>> {
+        let sql =
+            format!("SELECT {STATION_COLUMNS} FROM stations WHERE retired_at IS NULL ORDER BY id");
+        let rows: Vec<StationRow> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
+        rows.into_iter().map(StationRow::into_station).collect()
+    }
+
+    async fn get_station(&self, id: i64) -> StoreResult<Option<Station>> {
+        let sql =
+            format!("SELECT {STATION_COLUMNS} FROM stations WHERE id = $1 AND retired_at IS NULL");
+        let row: Option<StationRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(StationRow::into_station).transpose()
+    }
+
+    async fn insert_stations(&self, stations: &[NewStation]) -> StoreResult<Vec<i64>> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await?;
+        let mut ids = Vec::with_capacity(stations.len());
+        for (index, s) in stations.iter().enumerate() {
+            let res = sqlx::query_scalar::<_, i64>(
+                "INSERT INTO stations (geom, code, name, address, county, amenities, opening_hours, \
+                   phone, photo_url, notes, demo, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12) RETURNING id",
+            )
+            .bind(wkb::Encode(Wgs84Point::new(s.location)))
+            .bind(&s.code)
+            .bind(&s.name)
+            .bind(&s.address)
+            .bind(&s.county)
+            .bind(encode_amenities(s.amenities))
+            .bind(s.opening_hours.as_str())
+            .bind(&s.phone)
+            .bind(&s.photo_url)
+            .bind(&s.notes)
+            .bind(s.demo)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await;
+            match res {
+                Ok(id) => ids.push(id),
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(StoreError::DuplicateCode {
+                        code: s.code.clone(),
+                        index: Some(index),
+                    })
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn nearest_in_store(&self, origin: LonLat, k: usize) -> StoreResult<Vec<(i64, f64)>> {
+        // KNN through the GIST index, then exact spheroid distances for the k found.
+        let rows: Vec<(i64, f64)> = sqlx::query_as(
+            "SELECT id, ST_Distance(geom::geography, $1::geography) AS d FROM ( \
+               SELECT id, geom FROM stations WHERE retired_at IS NULL \
+               ORDER BY geom <-> $1 LIMIT $2) k ORDER BY d, id",
+        )
+        .bind(wkb::Encode(Wgs84Point::new(origin)))
+        .bind(k as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+}

@@ -1,0 +1,256 @@
+//! The embedded default: a SQLite file that is a valid OGC GeoPackage (QGIS opens it).
+
+use super::geom::{to_lonlat, Wgs84Point};
+use super::{decode_amenities, encode_amenities, Store, StoreError, StoreResult};
+use crate::domain::{LonLat, NewStation, Station, TemporaryClosure};
+use async_trait::async_trait;
+use chrono::{DateTime, FixedOffset, Utc};
+use geozero::wkb;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{FromRow, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A GeoPackage-backed store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+/// Columns read for a station, in the order of [`StationRow`].
+const STATION_COLUMNS: &str = "fid, geom, code, name, address, county, amenities, opening_hours, \
+     closure_until, closure_reason, phone, photo_url, notes, demo, verified_at, version, created_at, updated_at";
+
+#[derive(FromRow)]
+struct StationRow {
+    fid: i64,
+    geom: wkb::Decode<geo_types::Geometry<f64>>,
+    code: String,
+    name: String,
+    address: String,
+    county: String,
+    amenities: String,
+    opening_hours: String,
+    closure_until: Option<DateTime<FixedOffset>>,
+    closure_reason: Option<String>,
+    phone: Option<String>,
+    photo_url: Option<String>,
+    notes: Option<String>,
+    demo: bool,
+    verified_at: Option<DateTime<Utc>>,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl StationRow {
+    fn into_station(self) -> StoreResult<Station> {
+        let id = self.fid;
+        Ok(Station {
+            id,
+            location: to_lonlat(id, self.geom.geometry)?,
+            amenities: decode_amenities(id, &self.amenities)?,
+            opening_hours: self
+                .opening_hours
+                .parse()
+                .map_err(|e: crate::domain::Invalid| StoreError::Corrupt {
+                    id,
+                    reason: e.message,
+                })?,
+            temporary_closure: self.closure_until.map(|until| TemporaryClosure {
+                until,
+                reason: self.closure_reason.unwrap_or_default(),
+            }),
+            code: self.code,
+            name: self.name,
+            address: self.address,
+            county: self.county,
+            phone: self.phone,
+            photo_url: self.photo_url,
+            notes: self.notes,
+            demo: self.demo,
+            verified_at: self.verified_at,
+            version: self.version,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the file a `sqlite://PATH` URL names and migrates it.
+    pub async fn open(url: &str) -> StoreResult<Self> {
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        if let Some(dir) = opts.get_filename().parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| sqlx::Error::Io(e))?;
+            }
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Recomputes the layer extent GeoPackage readers show, from the spatial index.
+    async fn refresh_extent(tx: &mut sqlx::SqliteConnection) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE gpkg_contents SET \
+               min_x = (SELECT min(minx) FROM rtree_stations_geom), \
+               max_x = (SELECT max(maxx) FROM rtree_stations_geom), \
+               min_y = (SELECT min(miny) FROM rtree_stations_geom), \
+               max_y = (SELECT max(maxy) FROM rtree_stations_geom), \
+               last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now') \
+             WHERE table_name = 'stations'",
+        )
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn count_stations(&self) -> StoreResult<i64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM stations WHERE retired_at IS NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n)
+    }
+
+    async fn load_stations(&self) -> StoreResult<Vec<Station>> {
+        let sql =
+            format!("SELECT {STATION_COLUMNS} FROM stations WHERE retired_at IS NULL ORDER BY fid");
+        let rows: Vec<StationRow> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
+        rows.into_iter().map(StationRow::into_station).collect()
+    }
+
+    async fn get_station(&self, id: i64) -> StoreResult<Option<Station>> {
+        let sql =
+            format!("SELECT {STATION_COLUMNS} FROM stations WHERE fid = ? AND retired_at IS NULL");
+        let row: Option<StationRow> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(StationRow::into_station).transpose()
+    }
+
+    async fn insert_stations(&self, stations: &[NewStation]) -> StoreResult<Vec<i64>> {
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await?;
+        let mut ids = Vec::with_capacity(stations.len());
+        for (index, s) in stations.iter().enumerate() {
+            let res = sqlx::query_scalar::<_, i64>(
+                "INSERT INTO stations (geom, code, name, address, county, amenities, opening_hours, \
+                   phone, photo_url, notes, demo, version, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING fid",
+            )
+            .bind(wkb::Encode(Wgs84Point::new(s.location)))
+            .bind(&s.code)
+            .bind(&s.name)
+            .bind(&s.address)
+            .bind(&s.county)
+            .bind(encode_amenities(s.amenities))
+            .bind(s.opening_hours.as_str())
+            .bind(&s.phone)
+            .bind(&s.photo_url)
+            .bind(&s.notes)
+            .bind(s.demo)
+            .bind(now)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await;
+            let id = match res {
+                Ok(id) => id,
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(StoreError::DuplicateCode {
+                        code: s.code.clone(),
+                        index: Some(index),
+                    })
+                }
+                Err(e) => return Err(e.into()),
+            };
+            sqlx::query("INSERT INTO rtree_stations_geom (id, minx, maxx, miny, maxy) VALUES (?, ?, ?, ?, ?)")
+                .bind(id)
+                .bind(s.location.lon)
+                .bind(s.location.lon)
+                .bind(s.location.lat)
+                .bind(s.location.lat)
+                .execute(&mut *tx)
+                .await?;
+            ids.push(id);
+        }
+        Self::refresh_extent(&mut tx).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn nearest_in_store(&self, origin: LonLat, k: usize) -> StoreResult<Vec<(i64, f64)>> {
+        // Grow a window over the R-tree until it holds k stations within its inscribed circle.
+        let total = self.count_stations().await?;
+        let want = k.min(total as usize);
+        if want == 0 {
+            return Ok(Vec::new());
+        }
+        let mut half_deg = 0.01_f64;
+        loop {
+            let (s, n) = (
+                (origin.lat - half_deg).max(-90.0),
+                (origin.lat + half_deg).min(90.0),
+            );
+            let lon_half = half_deg / origin.lat.to_radians().cos().max(1e-6);
+            // A window crossing the antimeridian falls back to all longitudes: still exact.
+            let (w, e) = if origin.lon - lon_half < -180.0 || origin.lon + lon_half > 180.0 {
+                (-180.0, 180.0)
+            } else {
+                (origin.lon - lon_half, origin.lon + lon_half)
+            };
+            let rows: Vec<(i64, f64, f64)> = sqlx::query_as(
+                "SELECT r.id, r.minx, r.miny FROM rtree_stations_geom r JOIN stations s ON s.fid = r.id \
+                 WHERE s.retired_at IS NULL AND r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ?",
+            )
+            .bind(w)
+            .bind(e)
+            .bind(s)
+            .bind(n)
+            .fetch_all(&self.pool)
+            .await?;
+            let mut found: Vec<(i64, f64)> = rows
+                .into_iter()
+                .filter_map(|(id, lon, lat)| {
+                    LonLat::new(lon, lat)
+                        .ok()
+                        .map(|p| (id, origin.geodesic_distance(&p)))
+                })
+                .collect();
+            found.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            // The window's inscribed radius: one degree of latitude is at least 110.5 km.
+            let safe_radius = half_deg * 110_500.0;
+            let whole_world = half_deg >= 180.0;
+            if found.len() >= want && (found[want - 1].1 <= safe_radius || whole_world) {
+                found.truncate(want);
+                return Ok(found);
+            }
+            if whole_world {
+                found.truncate(want);
+                return Ok(found);
+            }
+            half_deg *= 2.0;
+        }
+    }
+}

@@ -44,9 +44,15 @@ pub enum StoreError {
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The operations the service needs from a backend; both backends pass the same tests.
+/// Everything the service needs from a backend; both backends pass the same tests.
+/// Each concern is its own trait, implemented per backend in its own file.
+pub trait Store: StationStore + Send + Sync + 'static {}
+
+impl<T: StationStore + Send + Sync + 'static> Store for T {}
+
+/// Stations: the bulk load, reads and inserts.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait StationStore: Send + Sync {
     /// A short name for logs and metrics (`sqlite`, `postgres`).
     fn kind(&self) -> &'static str;
 

@@ -1,8 +1,8 @@
 //! The embedded default: a SQLite file that is a valid OGC GeoPackage (QGIS opens it).
 
-use super::geom::{to_lonlat, Wgs84Point};
-use super::{decode_amenities, encode_amenities, Store, StoreError, StoreResult};
 use crate::domain::{LonLat, NewStation, Station, TemporaryClosure};
+use crate::store::geom::{to_lonlat, Wgs84Point};
+use crate::store::{decode_amenities, encode_amenities, StationStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset, Utc};
 use geozero::wkb;
@@ -121,7 +121,7 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl StationStore for SqliteStore {
     fn kind(&self) -> &'static str {
         "sqlite"
     }

@@ -1,8 +1,8 @@
 //! PostgreSQL + PostGIS: `geometry(Point, 4326)` with a GIST index, EWKB through geozero.
 
-use super::geom::{to_lonlat, Wgs84Point};
-use super::{decode_amenities, encode_amenities, Store, StoreError, StoreResult};
 use crate::domain::{LonLat, NewStation, Station, TemporaryClosure};
+use crate::store::geom::{to_lonlat, Wgs84Point};
+use crate::store::{decode_amenities, encode_amenities, StationStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use geozero::wkb;
@@ -107,7 +107,7 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 #[async_trait]
-impl Store for PgStore {
+impl StationStore for PgStore {
     fn kind(&self) -> &'static str {
         "postgres"
     }

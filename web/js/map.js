@@ -1,0 +1,217 @@
+// The Leaflet map: a vector basemap of county outlines (no tile server needed), the user's origin
+// with the 15-minute walking circle, and numbered station markers. Knows nothing about the API;
+// rider.js feeds it plain data and listens through the callbacks.
+import { t } from './i18n.js';
+
+const L = window.L; // vendor/leaflet/leaflet.js is loaded as a classic script before the modules
+const JIANGXI_CENTER = [27.6, 115.7];
+const WALK_CIRCLE_M = 1000; // the official "15-minute circle" is 1 km on foot
+const LABEL_MIN_ZOOM = 9;
+
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+/** A small control whose content is a DOM node we build (so no HTML strings reach Leaflet). */
+const NodeControl = L.Control.extend({
+  initialize(node, options) {
+    L.setOptions(this, options);
+    this._node = node;
+  },
+  onAdd() {
+    L.DomEvent.disableClickPropagation(this._node);
+    L.DomEvent.disableScrollPropagation(this._node);
+    return this._node;
+  },
+});
+
+export class StationMap {
+  /**
+   * @param {HTMLElement} container
+   * @param {{onPick:(latlng:{lat:number,lon:number})=>void, onSelect:(id:number)=>void, onLocate:()=>void}} handlers
+   */
+  constructor(container, handlers) {
+    this.handlers = handlers;
+    this.markers = new Map(); // station id -> L.Marker
+    this.selectedId = null;
+    this.hasOrigin = false;
+    this.attribution = null;
+
+    this.map = L.map(container, {
+      center: JIANGXI_CENTER,
+      zoom: 7,
+      minZoom: 5,
+      maxZoom: 18,
+      zoomSnap: 0.5,
+      tapHold: true, // long-press fires 'contextmenu' on touch screens that do not do it natively
+    });
+    this.map.createPane('basemap').style.zIndex = 200;
+    this.map.createPane('labels').style.zIndex = 350;
+    this.map.getPane('labels').style.pointerEvents = 'none';
+    this.setAttribution();
+
+    this.walkCircle = L.circle(JIANGXI_CENTER, { radius: WALK_CIRCLE_M, className: 'walk-circle', interactive: false });
+    this.accuracyCircle = L.circle(JIANGXI_CENTER, { radius: 1, className: 'accuracy-circle', interactive: false });
+    this.originTip = el('span', '', t('map.origin'));
+    this.originMarker = L.circleMarker(JIANGXI_CENTER, { radius: 9, className: 'origin-marker', interactive: false })
+      .bindTooltip(this.originTip, { direction: 'top', offset: [0, -8] });
+    this.stationLayer = L.layerGroup().addTo(this.map);
+    this.labelLayer = L.layerGroup();
+
+    this.legendText = el('span', '', t('map.circle'));
+    const legend = el('div', 'map-legend');
+    legend.append(el('span', 'legend-swatch'), this.legendText);
+    this.legend = new NodeControl(legend, { position: 'bottomleft' });
+
+    this.locateBtn = el('button', 'map-locate');
+    this.locateBtn.type = 'button';
+    this.locateBtn.append(el('span', 'map-locate-icon'));
+    this.locateBtn.addEventListener('click', () => this.handlers.onLocate());
+    new NodeControl(this.locateBtn, { position: 'topright' }).addTo(this.map);
+
+    this.pickBtn = el('button', 'btn btn-primary btn-small', t('map.set_origin'));
+    this.pickBtn.type = 'button';
+    this.pickPopup = L.popup({ closeButton: true, autoPan: false, className: 'pick-popup' }).setContent(this.pickBtn);
+    this.pickBtn.addEventListener('click', () => {
+      const ll = this.pickPopup.getLatLng();
+      this.map.closePopup(this.pickPopup);
+      this.handlers.onPick({ lat: ll.lat, lon: ll.lng });
+    });
+
+    // A tap with no origin yet, or a long-press any time, sets the origin at once; a plain tap
+    // when an origin exists only offers to move it, so an accidental tap does not lose the GPS fix.
+    this.map.on('click', (e) => {
+      if (!this.hasOrigin) this.handlers.onPick({ lat: e.latlng.lat, lon: e.latlng.lng });
+      else this.pickPopup.setLatLng(e.latlng).openOn(this.map);
+    });
+    this.map.on('contextmenu', (e) => this.handlers.onPick({ lat: e.latlng.lat, lon: e.latlng.lng }));
+    this.map.on('zoomend', () => this.updateLabels());
+
+    // The map sits in a flexible layout: keep Leaflet's idea of its size current.
+    new ResizeObserver(() => this.map.invalidateSize()).observe(container);
+    this.refreshText();
+  }
+
+  setAttribution() {
+    if (this.attribution) this.map.attributionControl.removeAttribution(this.attribution);
+    this.attribution = t('map.attribution'); // a fixed string from our table, not data
+    this.map.attributionControl.addAttribution(this.attribution);
+  }
+
+  /** Re-reads every string from the i18n table (after a language switch). */
+  refreshText() {
+    this.setAttribution();
+    this.originTip.textContent = t('map.origin');
+    this.legendText.textContent = t('map.circle');
+    this.pickBtn.textContent = t('map.set_origin');
+    this.locateBtn.title = t('locate.button_label');
+    this.locateBtn.setAttribute('aria-label', t('locate.button_label'));
+  }
+
+  /** Draws county outlines as the basemap; county names appear from zoom 9 on. */
+  setBasemap(geojson) {
+    const renderer = L.canvas({ pane: 'basemap', padding: 0.5 });
+    const outline = L.geoJSON(geojson, {
+      pane: 'basemap',
+      renderer,
+      interactive: false,
+      style: { color: '#8d99a6', weight: 1, fillColor: '#f7f4ec', fillOpacity: 1 },
+    }).addTo(this.map);
+    this.labelLayer.clearLayers();
+    outline.eachLayer((layer) => {
+      const name = layer.feature?.properties?.name;
+      if (!name || !layer.getCenter) return;
+      const label = el('span', 'county-label-text', name);
+      L.marker(layer.getCenter(), {
+        pane: 'labels',
+        interactive: false,
+        keyboard: false,
+        icon: L.divIcon({ className: 'county-label', html: label, iconSize: null }),
+      }).addTo(this.labelLayer);
+    });
+    this.updateLabels();
+    if (!this.hasOrigin) this.map.fitBounds(outline.getBounds(), { padding: [8, 8], animate: false });
+  }
+
+  updateLabels() {
+    const show = this.map.getZoom() >= LABEL_MIN_ZOOM;
+    if (show && !this.map.hasLayer(this.labelLayer)) this.labelLayer.addTo(this.map);
+    if (!show && this.map.hasLayer(this.labelLayer)) this.map.removeLayer(this.labelLayer);
+  }
+
+  /**
+   * Moves the origin marker and its circles; `accuracyM` draws an accuracy disc when given.
+   * With `recenter` the map shows the origin at once, before any station has loaded.
+   */
+  setOrigin({ lat, lon }, accuracyM = null, recenter = false) {
+    const ll = [lat, lon];
+    if (recenter) {
+      const zoom = accuracyM && accuracyM > 5000 ? 10 : 14;
+      this.map.setView(ll, Math.max(this.map.getZoom(), zoom), { animate: false });
+    }
+    this.hasOrigin = true;
+    this.map.closePopup(this.pickPopup);
+    this.walkCircle.setLatLng(ll).addTo(this.map);
+    this.originMarker.setLatLng(ll).addTo(this.map);
+    if (accuracyM && accuracyM > 30) this.accuracyCircle.setLatLng(ll).setRadius(accuracyM).addTo(this.map);
+    else this.accuracyCircle.remove();
+    this.legend.addTo(this.map);
+  }
+
+  /** Shows the map around a point without an origin (e.g. while the user is asked to pick one). */
+  view({ lat, lon }, zoom) {
+    this.map.setView([lat, lon], zoom);
+  }
+
+  /** Replaces the station markers; items are in list order and numbered from 1. */
+  setStations(items, origin) {
+    this.stationLayer.clearLayers();
+    this.markers.clear();
+    items.forEach((item, i) => {
+      const pin = el('span', 'pin');
+      pin.append(el('span', 'pin-num', String(i + 1)));
+      const closed = !item.open_now || item.temporary_closure;
+      const marker = L.marker([item.lat, item.lon], {
+        icon: L.divIcon({
+          className: `station-pin${closed ? ' is-closed' : ''}`,
+          html: pin,
+          iconSize: [34, 42],
+          iconAnchor: [17, 42],
+        }),
+        title: item.name, // Leaflet sets it with setAttribute: safe for any text
+        alt: item.name,
+        riseOnHover: true,
+        zIndexOffset: (items.length - i) * 1000, // nearer stations drawn on top
+      });
+      marker.options.baseZ = marker.options.zIndexOffset;
+      marker.on('click', () => this.handlers.onSelect(item.id, 'map'));
+      marker.addTo(this.stationLayer);
+      this.markers.set(item.id, marker);
+    });
+    this.selectedId = null;
+    // Banners above the map may just have changed its height; measure before fitting. No animation:
+    // Leaflet drops a view change requested while a zoom animation runs.
+    this.map.invalidateSize({ pan: false });
+    const pts = items.slice(0, 5).map((s) => [s.lat, s.lon]);
+    if (origin) pts.push([origin.lat, origin.lon]);
+    if (pts.length > 1) this.map.fitBounds(pts, { padding: [36, 36], maxZoom: 16, animate: false });
+    else if (origin) this.map.setView([origin.lat, origin.lon], Math.max(this.map.getZoom(), 14), { animate: false });
+  }
+
+  /** Highlights one station marker and brings it into view. */
+  focusStation(id) {
+    const prev = this.markers.get(this.selectedId);
+    prev?.getElement()?.classList.remove('is-selected');
+    prev?.setZIndexOffset(prev.options.baseZ);
+    this.selectedId = id;
+    const m = this.markers.get(id);
+    if (!m) return;
+    m.getElement()?.classList.add('is-selected');
+    m.setZIndexOffset(100000);
+    const ll = m.getLatLng();
+    if (!this.map.getBounds().pad(-0.1).contains(ll)) this.map.panTo(ll);
+  }
+}

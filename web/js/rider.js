@@ -1,0 +1,445 @@
+// The rider view (找驿站): find the rider's position, ask for the nearest open stations with the
+// amenities they need, and show them as a list and on the map. All API text goes in via textContent.
+import { ApiError, locateByIp, nearestStations } from './api.js';
+import { AMENITIES, AMENITY_ICON, amenityLabel, formatDateTime, formatHours, onLangChange, t } from './i18n.js';
+
+/** The chips offered as filters, most asked-for first; every amenity still shows on the cards. */
+const FILTER_AMENITIES = [
+  'hot_water', 'microwave', 'toilet', 'phone_charging', 'ebike_charging', 'battery_swap',
+  'air_conditioning', 'heating', 'water', 'rest_area', 'nursing_room', 'first_aid',
+];
+const LIMIT = 10;
+const GEO_TIMEOUT_MS = 8000;
+const MODE_KEY = 'yizhan.mode';
+const NAV_APPS = ['amap', 'baidu', 'tencent'];
+
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined && text !== null) e.textContent = text;
+  return e;
+}
+
+/** Only web links are followed: a server bug must not turn a nav button into `javascript:`. */
+function safeHttpUrl(s) {
+  try {
+    const u = new URL(s);
+    return u.protocol === 'https:' || u.protocol === 'http:' ? u.href : null;
+  } catch {
+    return null;
+  }
+}
+
+function formatDistance(m) {
+  if (m < 1000) return t('dist.m', { n: Math.round(m) });
+  const km = m / 1000;
+  return t('dist.km', { n: km < 10 ? km.toFixed(1) : Math.round(km) });
+}
+
+function formatMinutes(minutes, mode) {
+  const n = Math.max(1, Math.round(minutes));
+  return t(mode === 'ebike' ? 'minutes.ebike' : 'minutes.walk', { n });
+}
+
+/** Wraps navigator.geolocation; `onLate` gets a fix that arrives after we stopped waiting. */
+function geolocate(onLate) {
+  return new Promise((resolve, reject) => {
+    if (!('geolocation' in navigator)) {
+      reject(new Error('unavailable'));
+      return;
+    }
+    let settled = false;
+    // The browser's own timeout does not count the time a permission prompt stays open.
+    const guard = setTimeout(() => {
+      settled = true;
+      reject(new Error('timeout'));
+    }, GEO_TIMEOUT_MS + 2000);
+    navigator.geolocation.getCurrentPosition(
+      (pos) => {
+        clearTimeout(guard);
+        if (settled) onLate(pos);
+        else resolve(pos);
+        settled = true;
+      },
+      (err) => {
+        clearTimeout(guard);
+        if (!settled) reject(err);
+        settled = true;
+      },
+      { enableHighAccuracy: true, timeout: GEO_TIMEOUT_MS, maximumAge: 60000 },
+    );
+  });
+}
+
+export class RiderView {
+  /**
+   * @param {object} dom  elements of the page (see app.js)
+   * @param {import('./map.js').StationMap} map
+   */
+  constructor(dom, map) {
+    this.dom = dom;
+    this.map = map;
+    this.state = {
+      origin: null, // {lat, lon}
+      originKind: null, // 'gps' | 'ip' | 'picked'
+      accuracyM: null,
+      amenities: new Set(),
+      openNow: true,
+      mode: 'walk',
+      items: [],
+      itemsMode: 'walk',
+      selectedId: null,
+      fromCache: false,
+    };
+    this.status = null; // {key, params, kind}
+    this.error = null; // {error, retry}
+    this.inflight = null;
+    this.originSeq = 0;
+    this.chips = new Map();
+    try {
+      if (localStorage.getItem(MODE_KEY) === 'ebike') this.state.mode = 'ebike';
+    } catch { /* storage disabled */ }
+  }
+
+  start() {
+    this.buildChips();
+    const { openNow, modeInputs, retry, results } = this.dom;
+    openNow.checked = this.state.openNow;
+    openNow.addEventListener('change', () => {
+      this.state.openNow = openNow.checked;
+      this.query();
+    });
+    for (const input of modeInputs) {
+      input.checked = input.value === this.state.mode;
+      input.addEventListener('change', () => {
+        if (!input.checked) return;
+        this.state.mode = input.value;
+        try { localStorage.setItem(MODE_KEY, input.value); } catch { /* not fatal */ }
+        this.query();
+      });
+    }
+    retry.addEventListener('click', () => this.error?.retry());
+    results.addEventListener('click', (e) => {
+      if (e.target.closest('a')) return; // links do their own thing
+      const li = e.target.closest('li.station');
+      if (li) this.select(Number(li.dataset.id), 'list');
+    });
+    window.addEventListener('online', () => {
+      this.renderOffline();
+      if (this.error) this.error.retry();
+    });
+    window.addEventListener('offline', () => this.renderOffline());
+    onLangChange(() => this.renderAll());
+    this.renderOffline();
+    this.locate();
+  }
+
+  buildChips() {
+    const box = this.dom.chips;
+    box.replaceChildren();
+    for (const key of FILTER_AMENITIES) {
+      const b = el('button', 'chip');
+      b.type = 'button';
+      b.dataset.amenity = key;
+      b.setAttribute('aria-pressed', 'false');
+      b.append(el('span', 'chip-icon', AMENITY_ICON[key]), el('span', 'chip-label', amenityLabel(key)));
+      b.firstChild.setAttribute('aria-hidden', 'true');
+      b.addEventListener('click', () => {
+        const on = !this.state.amenities.has(key);
+        if (on) this.state.amenities.add(key);
+        else this.state.amenities.delete(key);
+        b.setAttribute('aria-pressed', String(on));
+        this.query();
+      });
+      this.chips.set(key, b);
+      box.append(b);
+    }
+  }
+
+  // ---- position ---------------------------------------------------------------------------
+
+  async locate() {
+    this.setStatus('status.locating', {}, 'busy');
+    this.clearError();
+    const seq = this.originSeq; // if anything sets the origin meanwhile, this run steps aside
+    try {
+      const pos = await geolocate((late) => {
+        // The user answered the permission prompt after we fell back: a real fix beats an IP guess.
+        if (this.state.originKind !== 'picked') this.useGps(late);
+      });
+      this.useGps(pos);
+      return;
+    } catch {
+      /* denied, unavailable or too slow: try the network position */
+    }
+    try {
+      const { data } = await locateByIp();
+      if (typeof data.lat !== 'number' || typeof data.lon !== 'number') throw new ApiError(200, 'bad_response', 'no position');
+      if (this.originSeq !== seq) return;
+      const km = Number.isFinite(data.accuracy_km) ? data.accuracy_km : null;
+      this.setOrigin({ lat: data.lat, lon: data.lon }, 'ip', km !== null ? km * 1000 : null);
+    } catch (e) {
+      if (this.originSeq !== seq) return;
+      if (e instanceof ApiError && ['network', 'offline', 'timeout'].includes(e.code)) {
+        this.showError(e, () => this.locate());
+      }
+      if (this.state.origin) this.renderOriginStatus();
+      else this.setStatus('status.pick_hint', {}, 'hint');
+    }
+  }
+
+  useGps(pos) {
+    const { latitude, longitude, accuracy } = pos.coords;
+    this.setOrigin({ lat: latitude, lon: longitude }, 'gps', accuracy);
+  }
+
+  /** Sets the origin (from GPS, IP or a tap on the map) and searches from there. */
+  setOrigin(origin, kind, accuracyM = null) {
+    this.originSeq += 1;
+    this.state.origin = origin;
+    this.state.originKind = kind;
+    this.state.accuracyM = accuracyM;
+    // A tapped point is already in view; a GPS or IP fix may be anywhere.
+    this.map.setOrigin(origin, kind === 'picked' ? null : accuracyM, kind !== 'picked');
+    this.renderOriginStatus();
+    this.query();
+  }
+
+  pick(latlng) {
+    this.setOrigin(latlng, 'picked');
+  }
+
+  renderOriginStatus() {
+    const { originKind, accuracyM } = this.state;
+    if (originKind === 'gps') this.setStatus('status.gps', { m: Math.max(1, Math.round(accuracyM ?? 0)) });
+    else if (originKind === 'ip') this.setStatus('status.ip', { km: accuracyM ? Math.max(1, Math.round(accuracyM / 1000)) : '?' }, 'warn');
+    else if (originKind === 'picked') this.setStatus('status.picked');
+  }
+
+  // ---- search -----------------------------------------------------------------------------
+
+  async query() {
+    const { origin, amenities, openNow, mode } = this.state;
+    if (!origin) return;
+    this.inflight?.abort();
+    const ctrl = new AbortController();
+    this.inflight = ctrl;
+    this.setLoading(true);
+    this.clearError();
+    try {
+      const { data, fromCache } = await nearestStations(
+        { ...origin, limit: LIMIT, amenities: [...amenities], openNow, mode },
+        { signal: ctrl.signal },
+      );
+      if (ctrl.signal.aborted) return;
+      this.state.items = Array.isArray(data.items) ? data.items : [];
+      this.state.itemsMode = data.mode || mode;
+      this.state.fromCache = fromCache;
+      this.state.selectedId = null;
+      this.renderDemo(); // first: the banner changes the map's height
+      this.map.setStations(this.state.items, origin);
+      this.renderList();
+    } catch (e) {
+      if (ctrl.signal.aborted) return;
+      this.showError(e, () => this.query());
+    } finally {
+      if (this.inflight === ctrl) {
+        this.inflight = null;
+        this.setLoading(false);
+      }
+    }
+  }
+
+  select(id, from) {
+    if (!this.state.items.some((s) => s.id === id)) return;
+    this.state.selectedId = id;
+    for (const li of this.dom.results.children) {
+      const on = Number(li.dataset.id) === id;
+      li.classList.toggle('is-selected', on);
+      if (on) li.setAttribute('aria-current', 'true');
+      else li.removeAttribute('aria-current');
+      if (on && from === 'map') li.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+    }
+    this.map.focusStation(id);
+  }
+
+  // ---- rendering --------------------------------------------------------------------------
+
+  renderAll() {
+    for (const [key, b] of this.chips) b.querySelector('.chip-label').textContent = amenityLabel(key);
+    this.renderStatus();
+    this.renderError();
+    this.renderList();
+    this.map.refreshText();
+  }
+
+  setStatus(key, params = {}, kind = 'info') {
+    this.status = { key, params, kind };
+    this.renderStatus();
+  }
+
+  renderStatus() {
+    const { status: box } = this.dom;
+    if (!this.status) {
+      box.hidden = true;
+      return;
+    }
+    box.hidden = false;
+    box.dataset.kind = this.status.kind;
+    box.textContent = t(this.status.key, this.status.params);
+  }
+
+  setLoading(on) {
+    const { results, loading } = this.dom;
+    results.setAttribute('aria-busy', String(on));
+    results.classList.toggle('is-loading', on);
+    loading.hidden = !on;
+    loading.textContent = on ? t('status.loading') : '';
+  }
+
+  showError(error, retry) {
+    this.error = { error, retry };
+    this.renderError();
+  }
+
+  clearError() {
+    this.error = null;
+    this.renderError();
+  }
+
+  renderError() {
+    const { errorBox, errorText, retry } = this.dom;
+    if (!this.error) {
+      errorBox.hidden = true;
+      return;
+    }
+    const e = this.error.error;
+    let msg;
+    if (e?.code === 'network' || e?.code === 'offline') msg = t('error.network');
+    else if (e?.code === 'timeout') msg = t('error.timeout');
+    else msg = t('error.server', { message: e?.message || String(e) });
+    errorText.textContent = msg;
+    retry.textContent = t('error.retry');
+    errorBox.hidden = false;
+  }
+
+  renderOffline() {
+    this.dom.offlineBanner.hidden = navigator.onLine;
+  }
+
+  renderDemo() {
+    // Once shown, the demo warning stays for the session: better to over-warn than to mislead.
+    if (this.state.items.some((s) => s.demo === true)) this.dom.demoBanner.hidden = false;
+  }
+
+  renderList() {
+    const { results, count } = this.dom;
+    const { items, origin } = this.state;
+    results.replaceChildren();
+    if (!origin) {
+      count.textContent = '';
+      return;
+    }
+    if (this.state.fromCache) count.textContent = t('status.from_cache');
+    else count.textContent = items.length ? t('list.count', { n: items.length }) : '';
+    if (!items.length) {
+      const li = el('li', 'empty', t('list.empty'));
+      results.append(li);
+      return;
+    }
+    items.forEach((item, i) => results.append(this.renderItem(item, i)));
+  }
+
+  renderItem(item, index) {
+    const mode = this.state.itemsMode;
+    const li = el('li', 'station');
+    li.dataset.id = String(item.id);
+    li.dataset.distance = String(item.distance_m);
+    if (item.id === this.state.selectedId) li.classList.add('is-selected');
+
+    const head = el('div', 'station-head');
+    const num = el('span', 'station-num', String(index + 1));
+    num.setAttribute('aria-hidden', 'true');
+    const h = el('h3', 'station-name');
+    const focus = el('button', 'station-focus', item.name);
+    focus.type = 'button';
+    focus.title = t('list.show_on_map', { name: item.name });
+    h.append(focus);
+    head.append(num, h, this.renderBadge(item));
+    li.append(head);
+
+    const meta = el('p', 'station-meta');
+    meta.append(el('strong', 'station-distance', formatDistance(item.distance_m)));
+    if (Number.isFinite(item.minutes)) meta.append(' · ', el('span', 'station-minutes', formatMinutes(item.minutes, mode)));
+    if (item.demo) meta.append(' ', el('span', 'tag-demo', t('demo.tag')));
+    li.append(meta);
+
+    if (item.address) li.append(el('p', 'station-address', item.address));
+
+    if (item.temporary_closure) {
+      const c = el('p', 'station-closure');
+      const { until, reason } = item.temporary_closure;
+      if (until) c.append(el('span', null, t('closure.until', { until: formatDateTime(until) })));
+      if (reason) c.append(until ? t('closure.sep') : '', el('span', null, t('closure.reason', { reason })));
+      li.append(c);
+    }
+    if (item.opening_hours) li.append(el('p', 'station-hours', t('hours.label', { hours: formatHours(item.opening_hours) })));
+
+    if (Array.isArray(item.amenities) && item.amenities.length) {
+      const ul = el('ul', 'amenities');
+      const wanted = this.state.amenities;
+      // Show them in our fixed order so cards are easy to compare; unknown keys go last, as text.
+      const order = new Map(AMENITIES.map(([k], i) => [k, i]));
+      const keys = [...item.amenities].sort((a, b) => (order.get(a) ?? 99) - (order.get(b) ?? 99));
+      for (const key of keys) {
+        const a = el('li', `amenity${wanted.has(key) ? ' is-wanted' : ''}`);
+        a.dataset.amenity = key;
+        const icon = el('span', 'amenity-icon', AMENITY_ICON[key] || '•');
+        icon.setAttribute('aria-hidden', 'true');
+        a.append(icon, el('span', 'amenity-label', amenityLabel(key)));
+        ul.append(a);
+      }
+      li.append(ul);
+    }
+
+    const actions = el('div', 'station-actions');
+    if (item.phone) {
+      const tel = item.phone.replace(/[^0-9+]/g, '');
+      if (tel) {
+        const a = el('a', 'btn btn-call');
+        a.href = `tel:${tel}`;
+        a.setAttribute('aria-label', t('phone.call', { phone: item.phone }));
+        const icon = el('span', null, '📞');
+        icon.setAttribute('aria-hidden', 'true');
+        a.append(icon, el('span', null, item.phone));
+        actions.append(a);
+      }
+    }
+    const nav = el('div', 'nav-group');
+    nav.setAttribute('role', 'group');
+    nav.setAttribute('aria-label', t('nav.label'));
+    for (const app of NAV_APPS) {
+      const href = safeHttpUrl(item.nav?.[app]);
+      if (!href) continue;
+      const a = el('a', `btn btn-nav nav-${app}`, t(`nav.${app}`));
+      a.href = href;
+      a.target = '_blank';
+      a.rel = 'noopener noreferrer';
+      a.dataset.app = app;
+      a.setAttribute('aria-label', t('nav.open_in', { app: t(`nav.${app}`), name: item.name }));
+      nav.append(a);
+    }
+    if (nav.childElementCount) actions.append(nav);
+    if (actions.childElementCount) li.append(actions);
+
+    if (item.verified_at) {
+      li.append(el('p', 'station-verified', t('verified.at', { date: formatDateTime(item.verified_at, false) })));
+    }
+    return li;
+  }
+
+  renderBadge(item) {
+    if (item.temporary_closure) return el('span', 'badge badge-temp', t('open.closed_temp'));
+    return item.open_now ? el('span', 'badge badge-open', t('open.yes')) : el('span', 'badge badge-closed', t('open.no'));
+  }
+}

@@ -1,10 +1,12 @@
-//! Subcommands other than `serve`: import and export.
+//! Subcommands other than `serve`: import, export and user accounts.
 
-use crate::config::{ExportArgs, ExportFormat, ImportArgs};
+use crate::auth;
+use crate::config::{ExportArgs, ExportFormat, ImportArgs, UserCommand};
+use crate::domain::Role;
 use crate::io::{export, import};
 use crate::store;
 use anyhow::Context;
-use std::io::Write;
+use std::io::{BufRead, IsTerminal, Write};
 
 /// `yizhan import FILE`: validates the whole file, then writes it in one transaction.
 pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
@@ -38,4 +40,70 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// `yizhan user add|passwd`: create an account or set its password.
+pub async fn run_user(cmd: UserCommand) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Add(args) => {
+            if args.role == Role::Admin && !args.stations.is_empty() {
+                anyhow::bail!("an admin manages every station; --station is for managers only");
+            }
+            let password = read_new_password()?;
+            let hash = auth::hash_password(&password)?;
+            let store = store::connect(&args.store.database_url).await?;
+            let id = store
+                .create_account(&args.login, &hash, args.role, &args.stations)
+                .await
+                .with_context(|| format!("creating account {}", args.login))?;
+            if args.role == Role::Manager && args.stations.is_empty() {
+                eprintln!("note: manager {} has no station yet", args.login);
+            }
+            eprintln!(
+                "created {} {} (id {id}) with {} station(s)",
+                args.role,
+                args.login,
+                args.stations.len()
+            );
+        }
+        UserCommand::Passwd(args) => {
+            let store = store::connect(&args.store.database_url).await?;
+            if store.account_by_login(&args.login).await?.is_none() {
+                anyhow::bail!("no account with login {}", args.login);
+            }
+            let password = read_new_password()?;
+            let hash = auth::hash_password(&password)?;
+            store
+                .set_password(&args.login, &hash)
+                .await
+                .with_context(|| format!("setting the password of {}", args.login))?;
+            eprintln!("password of {} changed; its sessions ended", args.login);
+        }
+    }
+    Ok(())
+}
+
+/// A new password: one line from stdin when it is not a terminal (scripts, pipes), otherwise
+/// typed twice without echo. Never a flag, so it stays out of shell history and `ps`.
+fn read_new_password() -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    let password = if stdin.is_terminal() {
+        let first = rpassword::prompt_password("New password: ")?;
+        auth::check_password_policy(&first)?;
+        let second = rpassword::prompt_password("Repeat it: ")?;
+        anyhow::ensure!(
+            first == second,
+            "the two passwords differ; nothing was changed"
+        );
+        first
+    } else {
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    };
+    auth::check_password_policy(&password)?;
+    Ok(password)
 }

@@ -1,10 +1,12 @@
 //! Configuration: every setting is a flag with an environment variable and a default that works.
 
-use crate::domain::TravelModel;
+use crate::domain::{Login, Role, TravelModel};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 
 /// The embedded default store: a GeoPackage file next to where the service runs.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/yizhan.gpkg";
@@ -30,6 +32,9 @@ pub enum Command {
     Import(ImportArgs),
     /// Export all active stations as CSV or GeoJSON.
     Export(ExportArgs),
+    /// Manage staff accounts (the password is read from stdin or a prompt, never a flag).
+    #[command(subcommand)]
+    User(UserCommand),
 }
 
 /// Where the data lives.
@@ -87,9 +92,32 @@ pub struct ServeArgs {
     /// Time zone opening hours are evaluated in.
     #[arg(long, env = "YIZHAN_TZ", default_value = "Asia/Shanghai")]
     pub tz: chrono_tz::Tz,
+    /// Seconds between resyncs of recently changed stations (heals missed change notifications).
+    #[arg(long, env = "YIZHAN_RESYNC_SECONDS", default_value_t = 30)]
+    pub resync_seconds: u64,
     /// Which engine answers nearest queries (`store` exists for benchmarks).
     #[arg(long, env = "YIZHAN_NEAREST_ENGINE", value_enum, default_value_t = NearestEngine::Index)]
     pub nearest_engine: NearestEngine,
+    /// How long a login session lasts, in hours.
+    #[arg(long, env = "YIZHAN_SESSION_TTL_HOURS", default_value_t = 12,
+          value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub session_ttl_hours: u32,
+    /// When the session cookie gets `Secure`: `auto` when the request came over https
+    /// (`X-Forwarded-Proto: https` from a trusted proxy), `always`, or `never`.
+    #[arg(long, env = "YIZHAN_COOKIE_SECURE", value_enum, default_value_t = CookieSecure::Auto)]
+    pub cookie_secure: CookieSecure,
+}
+
+/// When the session cookie carries the `Secure` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum CookieSecure {
+    /// When the request came over https through a trusted proxy.
+    #[default]
+    Auto,
+    /// Always (the service is only reached over https).
+    Always,
+    /// Never (plain-http deployments and local testing).
+    Never,
 }
 
 impl ServeArgs {
@@ -144,6 +172,43 @@ pub struct ExportArgs {
     /// Output file (standard output when omitted).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `yizhan user …`: staff accounts.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account (the first admin is created this way).
+    Add(UserAddArgs),
+    /// Set a new password for an account (ends its sessions).
+    Passwd(UserPasswdArgs),
+}
+
+/// Settings of `user add`.
+#[derive(Debug, Clone, Args)]
+pub struct UserAddArgs {
+    /// Login name: 3–64 of a-z 0-9 . _ - (capitals are folded to lower case).
+    #[arg(long, value_parser = Login::from_str)]
+    pub login: Login,
+    /// `admin` (every station) or `manager` (the stations given with --station).
+    #[arg(long, value_parser = PossibleValuesParser::new(["admin", "manager"]).try_map(|s| s.parse::<Role>()))]
+    pub role: Role,
+    /// Code of a station the manager edits (repeatable or comma separated).
+    #[arg(long = "station", value_name = "CODE", value_delimiter = ',')]
+    pub stations: Vec<String>,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Settings of `user passwd`.
+#[derive(Debug, Clone, Args)]
+pub struct UserPasswdArgs {
+    /// Login name of the account.
+    #[arg(long, value_parser = Login::from_str)]
+    pub login: Login,
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,

@@ -60,7 +60,7 @@ pub enum Error {
     },
     /// A store failure.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// Anything else unexpected.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -92,6 +92,13 @@ impl Error {
             Error::Store(StoreError::DuplicateCode { .. }) => {
                 (StatusCode::CONFLICT, "duplicate_code")
             }
+            Error::Store(StoreError::DuplicateLogin(_)) => {
+                (StatusCode::CONFLICT, "duplicate_login")
+            }
+            Error::Store(StoreError::UnknownLogin(_)) => (StatusCode::NOT_FOUND, "unknown_login"),
+            Error::Store(StoreError::UnknownStationCode(_)) => {
+                (StatusCode::BAD_REQUEST, "unknown_station_code")
+            }
             Error::Store(_) | Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -111,12 +118,35 @@ impl IntoResponse for Error {
             body["error"]["current_version"] = json!(current_version);
         }
         let mut res = (status, axum::Json(body)).into_response();
+        if let Error::Unauthorized(_) = &self {
+            // RFC 9110: a 401 names the scheme that would work.
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"yizhan\""),
+            );
+        }
         if let Error::TooManyRequests { retry_after_s } = &self {
             if let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);
             }
         }
         res
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::VersionMismatch { current } => Error::PreconditionFailed {
+                current_version: current,
+            },
+            StoreError::NotFound(id) => Error::NotFound(format!("no station with id {id}")),
+            StoreError::DuplicateCode { code, .. } => Error::Conflict {
+                code: "duplicate_code",
+                message: format!("a station with code {code:?} already exists"),
+            },
+            other => Error::Store(other),
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! yizhan: a geo service for China's trade-union outdoor-worker stations (工会户外劳动者服务站).
 
+/// Password hashes, session tokens and rate limits: the credentials toolbox.
+pub mod auth;
 /// Subcommands besides `serve` (import, export).
 pub mod cli;
 /// Flags, environment variables and their defaults.
@@ -20,3 +22,5 @@ pub mod io;
 pub mod startup;
 /// The store trait and its two backends.
 pub mod store;
+/// Following other replicas' writes (LISTEN/NOTIFY and periodic resync).
+pub mod sync;

@@ -68,6 +68,11 @@ impl Application {
             }
         }
         let index = Arc::new(load_index(store.as_ref(), args.tz).await?);
+        crate::sync::spawn(
+            store.clone(),
+            index.clone(),
+            std::time::Duration::from_secs(args.resync_seconds.max(1)),
+        );
         let geoip = match &args.geoip_db {
             Some(path) => Some(Arc::new(GeoIp::open(path)?)),
             None => None,
@@ -82,6 +87,10 @@ impl Application {
                 nearest_engine: args.nearest_engine,
             }),
             metrics: Arc::new(http::metrics::Metrics::default()),
+            auth: Arc::new(http::auth::AuthState::new(
+                args.session_ttl_hours,
+                args.cookie_secure,
+            )),
         };
         let router = http::app(state.clone(), web_dir(args.web_dir.clone()));
         let listener = TcpListener::bind(args.listen)

@@ -1,7 +1,11 @@
 //! Validated domain types: once built, a value carries its guarantee (no HTTP, no SQL here).
 
+/// Accounts, roles and login names of the staff who edit stations.
+pub mod account;
 /// Amenity keys and the bit set stations carry.
 pub mod amenity;
+/// Audit records: who changed what, before and after.
+pub mod audit;
 /// Bounding boxes for map queries.
 pub mod bbox;
 /// Coordinate systems spoken at the edge (WGS-84, GCJ-02, BD-09).
@@ -10,16 +14,20 @@ pub mod crs;
 pub mod hours;
 /// Longitude/latitude pairs on WGS-84.
 pub mod lonlat;
+/// JSON merge patches of stations and what they changed.
+pub mod patch;
 /// Stations as stored and served.
 pub mod station;
 /// Travel modes and the straight-line travel-time model.
 pub mod travel;
 
+pub use account::{Account, Login, Role};
 pub use amenity::{Amenity, AmenitySet};
 pub use bbox::BBox;
 pub use crs::Crs;
 pub use hours::Hours;
 pub use lonlat::LonLat;
+pub use patch::StationPatch;
 pub use station::{NewStation, Station, TemporaryClosure};
 pub use travel::{Mode, TravelModel};
 

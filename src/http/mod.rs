@@ -1,17 +1,23 @@
 //! The HTTP API: one file per resource, a shared state passed with `FromRef`.
 
+/// `POST /api/v1/auth/login|logout`, `GET /api/v1/auth/me`, and the `CurrentUser` extractor.
+pub mod auth;
 /// `GET /api/v1/counties`: the county outlines the web app draws as its basemap.
 pub mod counties;
 /// Extractors whose rejections become our JSON errors, and the client address.
 pub mod extract;
 /// `GET /healthz`.
 pub mod health;
+/// `GET /api/v1/stations/{id}/history`: the audit trail of one station.
+pub mod history;
 /// `GET /api/v1/locate`: a position from the client's IP.
 pub mod locate;
 /// Request counts and latencies per route, and `GET /metrics`.
 pub mod metrics;
 /// Navigation hand-off links to Amap, Baidu and Tencent maps.
 pub mod nav;
+/// `PATCH/POST/DELETE /api/v1/stations…`: audited, optimistic station changes.
+pub mod station_edits;
 /// `GET /api/v1/stations…`: nearest, in a box, one by id.
 pub mod stations;
 
@@ -20,6 +26,7 @@ use crate::domain::TravelModel;
 use crate::geoip::GeoIp;
 use crate::index::StationIndex;
 use crate::store::Store;
+use auth::SecuritySchemes;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{header, HeaderValue};
 use axum::Router;
@@ -57,6 +64,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// Request metrics.
     pub metrics: Arc<metrics::Metrics>,
+    /// Session policy and login rate limits.
+    pub auth: Arc<auth::AuthState>,
 }
 
 #[derive(OpenApi)]
@@ -66,7 +75,8 @@ pub struct AppState {
         description = "Nearest open trade-union outdoor-worker stations (工会户外劳动者服务站). \
             Errors are `{\"error\":{\"code\",\"message\"}}` with a 4xx/5xx status."
     ),
-    tags((name = "stations"), (name = "locate"), (name = "ops"))
+    tags((name = "stations"), (name = "locate"), (name = "auth"), (name = "ops")),
+    modifiers(&SecuritySchemes)
 )]
 struct ApiDoc;
 
@@ -74,6 +84,9 @@ struct ApiDoc;
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(stations::router())
+        .merge(station_edits::router())
+        .merge(history::router())
+        .merge(auth::router())
         .merge(locate::router())
         .merge(counties::router())
         .merge(health::router())

@@ -7,8 +7,10 @@ pub mod postgres;
 /// Embedded SQLite backend whose file is a valid OGC GeoPackage.
 pub mod sqlite;
 
-use crate::domain::{LonLat, NewStation, Station};
+use crate::domain::audit::{Actor, AuditAction, AuditRecord};
+use crate::domain::{Account, Login, LonLat, NewStation, Role, Station};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
 /// What can go wrong in a store, before it is mapped to HTTP.
@@ -36,6 +38,24 @@ pub enum StoreError {
         /// What did not decode.
         reason: String,
     },
+    /// The station changed since the caller read it.
+    #[error("version mismatch: the station is now at version {current}")]
+    VersionMismatch {
+        /// The version stored now.
+        current: i64,
+    },
+    /// No active station with this id.
+    #[error("no active station with id {0}")]
+    NotFound(i64),
+    /// A login that another account already has.
+    #[error("an account with login {0:?} already exists")]
+    DuplicateLogin(String),
+    /// No account with this login.
+    #[error("no account with login {0:?}")]
+    UnknownLogin(String),
+    /// A station code that names no active station (when assigning stations to a manager).
+    #[error("no active station with code {0:?}")]
+    UnknownStationCode(String),
     /// The URL names no backend we have.
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
@@ -46,9 +66,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the service needs from a backend; both backends pass the same tests.
 /// Each concern is its own trait, implemented per backend in its own file.
-pub trait Store: StationStore + Send + Sync + 'static {}
+pub trait Store: StationStore + EditStore + AccountStore + Send + Sync + 'static {}
 
-impl<T: StationStore + Send + Sync + 'static> Store for T {}
+impl<T: StationStore + EditStore + AccountStore + Send + Sync + 'static> Store for T {}
 
 /// Stations: the bulk load, reads and inserts.
 #[async_trait]
@@ -73,6 +93,96 @@ pub trait StationStore: Send + Sync {
     async fn nearest_in_store(&self, origin: LonLat, k: usize) -> StoreResult<Vec<(i64, f64)>>;
 }
 
+/// Station changes: each one commits together with its audit record, bumps the version,
+/// and (on PostGIS) notifies the other replicas.
+#[async_trait]
+pub trait EditStore: Send + Sync {
+    /// Creates one station (audited as `create`).
+    async fn create_station(&self, station: &NewStation, actor: &Actor) -> StoreResult<Station>;
+
+    /// Stores `after` if the station is still at `before.version`, as one audited change.
+    /// Returns the stored station (new version); `VersionMismatch` or `NotFound` otherwise.
+    async fn update_station(
+        &self,
+        before: &Station,
+        after: &Station,
+        action: AuditAction,
+        actor: &Actor,
+    ) -> StoreResult<Station>;
+
+    /// Retires a station (gone from queries, kept with its history), if still at
+    /// `expected_version` when one is given.
+    async fn retire_station(
+        &self,
+        id: i64,
+        expected_version: Option<i64>,
+        actor: &Actor,
+    ) -> StoreResult<Station>;
+
+    /// The audit records of one station, oldest first (retired stations included).
+    async fn station_history(&self, id: i64) -> StoreResult<Vec<AuditRecord>>;
+
+    /// The whole audit log in commit order.
+    async fn audit_log(&self) -> StoreResult<Vec<AuditRecord>>;
+
+    /// Whether a station id exists at all, retired or not.
+    async fn station_exists(&self, id: i64) -> StoreResult<bool>;
+
+    /// Stations changed at or after `since` (`None` for ones retired): what a replica reloads.
+    async fn changed_since(&self, since: DateTime<Utc>)
+        -> StoreResult<Vec<(i64, Option<Station>)>>;
+
+    /// Ids of stations changed by any process, as they commit; `None` when the backend has no
+    /// such feed (SQLite: one process, healed by the periodic resync).
+    async fn subscribe_changes(&self) -> StoreResult<Option<ChangeStream>>;
+}
+
+/// A stream of changed station ids.
+pub type ChangeStream = futures::stream::BoxStream<'static, StoreResult<i64>>;
+
+/// Accounts and their sessions. Only hashes are stored: argon2 PHC strings for passwords,
+/// hex SHA-256 for session tokens (see `crate::auth`).
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Creates an account with the stations of `station_codes` assigned (all in one
+    /// transaction). `DuplicateLogin` if the login is taken, `UnknownStationCode` for a code
+    /// that names no active station. Returns the new id.
+    async fn create_account(
+        &self,
+        login: &Login,
+        password_hash: &str,
+        role: Role,
+        station_codes: &[String],
+    ) -> StoreResult<i64>;
+
+    /// Replaces an account's password hash and ends all its sessions (`UnknownLogin` if none).
+    async fn set_password(&self, login: &Login, password_hash: &str) -> StoreResult<()>;
+
+    /// The account with this login and its password hash.
+    async fn account_by_login(&self, login: &Login) -> StoreResult<Option<(Account, String)>>;
+
+    /// Records a session for `account_id` under the hash of its token.
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        account_id: i64,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// The account of a session that has not expired at `now`; `None` if unknown or expired.
+    async fn session_account(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Account>>;
+
+    /// Ends a session (no error if there was none).
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+
+    /// Removes sessions expired at `now`; returns how many.
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
 /// Opens the store a URL names, creating and migrating it as needed.
 pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
@@ -95,4 +205,35 @@ pub(crate) fn decode_amenities(id: i64, s: &str) -> StoreResult<crate::domain::A
 /// Joins amenity keys for storage.
 pub(crate) fn encode_amenities(a: crate::domain::AmenitySet) -> String {
     a.keys().join(";")
+}
+
+/// Builds an audit record from stored columns; `fields` is a JSON array of names.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn audit_record(
+    id: i64,
+    station_id: i64,
+    account_id: Option<i64>,
+    login: String,
+    action: &str,
+    at: DateTime<Utc>,
+    fields: serde_json::Value,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> StoreResult<AuditRecord> {
+    Ok(AuditRecord {
+        id,
+        station_id,
+        actor: Actor { account_id, login },
+        action: AuditAction::parse(action).ok_or_else(|| StoreError::Corrupt {
+            id: station_id,
+            reason: format!("unknown audit action {action:?}"),
+        })?,
+        at,
+        fields: serde_json::from_value(fields).map_err(|e| StoreError::Corrupt {
+            id: station_id,
+            reason: format!("audit fields: {e}"),
+        })?,
+        before,
+        after,
+    })
 }

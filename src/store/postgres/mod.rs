@@ -11,6 +11,15 @@ use sqlx::{FromRow, PgPool};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// Accounts and sessions.
+mod accounts;
+
+/// Audited station changes.
+mod edits;
+
+/// The NOTIFY channel carrying ids of changed stations between replicas.
+pub const CHANGE_CHANNEL: &str = "yizhan_stations";
+
 /// A PostGIS-backed store.
 #[derive(Clone)]
 pub struct PgStore {
@@ -96,6 +105,42 @@ impl PgStore {
         Ok(Self { pool })
     }
 
+    /// Inserts one row; `index` names the row in errors.
+    async fn insert_one(
+        tx: &mut sqlx::PgConnection,
+        s: &NewStation,
+        index: usize,
+        now: DateTime<Utc>,
+    ) -> StoreResult<i64> {
+        let res = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO stations (geom, code, name, address, county, amenities, opening_hours, \
+               phone, photo_url, notes, demo, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12) RETURNING id",
+        )
+        .bind(wkb::Encode(Wgs84Point::new(s.location)))
+        .bind(&s.code)
+        .bind(&s.name)
+        .bind(&s.address)
+        .bind(&s.county)
+        .bind(encode_amenities(s.amenities))
+        .bind(s.opening_hours.as_str())
+        .bind(&s.phone)
+        .bind(&s.photo_url)
+        .bind(&s.notes)
+        .bind(s.demo)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await;
+        match res {
+            Ok(id) => Ok(id),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::DuplicateCode {
+                code: s.code.clone(),
+                index: Some(index),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The pool, for the change feed that listens on its own connection.
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -141,35 +186,7 @@ impl StationStore for PgStore {
         let mut tx = self.pool.begin().await?;
         let mut ids = Vec::with_capacity(stations.len());
         for (index, s) in stations.iter().enumerate() {
-            let res = sqlx::query_scalar::<_, i64>(
-                "INSERT INTO stations (geom, code, name, address, county, amenities, opening_hours, \
-                   phone, photo_url, notes, demo, version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12) RETURNING id",
-            )
-            .bind(wkb::Encode(Wgs84Point::new(s.location)))
-            .bind(&s.code)
-            .bind(&s.name)
-            .bind(&s.address)
-            .bind(&s.county)
-            .bind(encode_amenities(s.amenities))
-            .bind(s.opening_hours.as_str())
-            .bind(&s.phone)
-            .bind(&s.photo_url)
-            .bind(&s.notes)
-            .bind(s.demo)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await;
-            match res {
-                Ok(id) => ids.push(id),
-                Err(e) if is_unique_violation(&e) => {
-                    return Err(StoreError::DuplicateCode {
-                        code: s.code.clone(),
-                        index: Some(index),
-                    })
-                }
-                Err(e) => return Err(e.into()),
-            }
+            ids.push(Self::insert_one(&mut tx, s, index, now).await?);
         }
         tx.commit().await?;
         Ok(ids)

@@ -11,10 +11,18 @@ use sqlx::{FromRow, SqlitePool};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// Accounts and sessions.
+mod accounts;
+/// Audited station changes.
+mod edits;
+
 /// A GeoPackage-backed store.
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// SQLite has one writer at a time; queueing writers here (instead of in SQLite's busy
+    /// handler) means a read-then-write transaction never fails with SQLITE_BUSY.
+    write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Columns read for a station, in the order of [`StationRow`].
@@ -96,7 +104,60 @@ impl SqliteStore {
             .connect_with(opts)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            write_lock: Default::default(),
+        })
+    }
+
+    /// Inserts one row and its spatial-index entry; `index` names the row in errors.
+    async fn insert_one(
+        tx: &mut sqlx::SqliteConnection,
+        s: &NewStation,
+        index: usize,
+        now: chrono::DateTime<Utc>,
+    ) -> StoreResult<i64> {
+        let res = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO stations (geom, code, name, address, county, amenities, opening_hours, \
+               phone, photo_url, notes, demo, version, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING fid",
+        )
+        .bind(wkb::Encode(Wgs84Point::new(s.location)))
+        .bind(&s.code)
+        .bind(&s.name)
+        .bind(&s.address)
+        .bind(&s.county)
+        .bind(encode_amenities(s.amenities))
+        .bind(s.opening_hours.as_str())
+        .bind(&s.phone)
+        .bind(&s.photo_url)
+        .bind(&s.notes)
+        .bind(s.demo)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await;
+        let id = match res {
+            Ok(id) => id,
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::DuplicateCode {
+                    code: s.code.clone(),
+                    index: Some(index),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        sqlx::query(
+            "INSERT INTO rtree_stations_geom (id, minx, maxx, miny, maxy) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(s.location.lon)
+        .bind(s.location.lon)
+        .bind(s.location.lat)
+        .bind(s.location.lat)
+        .execute(&mut *tx)
+        .await?;
+        Ok(id)
     }
 
     /// Recomputes the layer extent GeoPackage readers show, from the spatial index.
@@ -151,49 +212,12 @@ impl StationStore for SqliteStore {
     }
 
     async fn insert_stations(&self, stations: &[NewStation]) -> StoreResult<Vec<i64>> {
+        let _w = self.write_lock.lock().await;
         let now = Utc::now();
         let mut tx = self.pool.begin().await?;
         let mut ids = Vec::with_capacity(stations.len());
         for (index, s) in stations.iter().enumerate() {
-            let res = sqlx::query_scalar::<_, i64>(
-                "INSERT INTO stations (geom, code, name, address, county, amenities, opening_hours, \
-                   phone, photo_url, notes, demo, version, created_at, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING fid",
-            )
-            .bind(wkb::Encode(Wgs84Point::new(s.location)))
-            .bind(&s.code)
-            .bind(&s.name)
-            .bind(&s.address)
-            .bind(&s.county)
-            .bind(encode_amenities(s.amenities))
-            .bind(s.opening_hours.as_str())
-            .bind(&s.phone)
-            .bind(&s.photo_url)
-            .bind(&s.notes)
-            .bind(s.demo)
-            .bind(now)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await;
-            let id = match res {
-                Ok(id) => id,
-                Err(e) if is_unique_violation(&e) => {
-                    return Err(StoreError::DuplicateCode {
-                        code: s.code.clone(),
-                        index: Some(index),
-                    })
-                }
-                Err(e) => return Err(e.into()),
-            };
-            sqlx::query("INSERT INTO rtree_stations_geom (id, minx, maxx, miny, maxy) VALUES (?, ?, ?, ?, ?)")
-                .bind(id)
-                .bind(s.location.lon)
-                .bind(s.location.lon)
-                .bind(s.location.lat)
-                .bind(s.location.lat)
-                .execute(&mut *tx)
-                .await?;
-            ids.push(id);
+            ids.push(Self::insert_one(&mut tx, s, index, now).await?);
         }
         Self::refresh_extent(&mut tx).await?;
         tx.commit().await?;

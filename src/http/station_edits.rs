@@ -1,0 +1,264 @@
+//! Changing stations: managers patch theirs, admins create, move and retire. Every change is
+//! optimistic (`If-Match` with the version ETag), audited, then published to the index.
+
+use super::auth::CurrentUser;
+use super::extract::ApiJson;
+use super::stations::etag;
+use super::AppState;
+use crate::domain::account::Account;
+use crate::domain::audit::{Actor, AuditAction};
+use crate::domain::{AmenitySet, Hours, LonLat, NewStation, Station, StationPatch};
+use crate::error::{Error, Result};
+use crate::index::StationIndex;
+use crate::io::export::station_feature;
+use crate::store::Store;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use serde::Deserialize;
+use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// The station write routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(update_station, retire_station))
+        .routes(routes!(create_station))
+        .routes(routes!(verify_station))
+}
+
+/// Parses a path id.
+pub fn parse_id(id: &str) -> Result<i64> {
+    id.parse().map_err(|_| {
+        Error::bad_request(
+            "invalid_id",
+            format!("station id must be an integer, got {id:?}"),
+        )
+    })
+}
+
+/// The version an `If-Match` header names (`"3"`, `W/"3"` or `3`); `None` when absent.
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>> {
+    let Some(v) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let raw = v.to_str().unwrap_or("").trim();
+    raw.trim_start_matches("W/")
+        .trim_matches('"')
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|_| {
+            Error::bad_request(
+                "invalid_if_match",
+                format!("If-Match must be the ETag from GET (e.g. \"3\"), got {raw:?}"),
+            )
+        })
+}
+
+fn actor(a: &Account) -> Actor {
+    Actor {
+        account_id: Some(a.id),
+        login: a.login.clone(),
+    }
+}
+
+fn station_response(status: StatusCode, s: &Station) -> Response {
+    (
+        status,
+        [(header::ETAG, etag(s.version))],
+        Json(station_feature(s, crate::domain::Crs::Wgs84)),
+    )
+        .into_response()
+}
+
+/// The store's current station, 404 when there is none.
+async fn current(store: &dyn Store, id: i64) -> Result<Station> {
+    store
+        .get_station(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no station with id {id}")))
+}
+
+/// Edits a station with a JSON merge patch (manager of the station, or admin; location and
+/// county are admin-only). Needs `If-Match` with the ETag from GET.
+#[utoipa::path(
+    patch, path = "/api/v1/stations/{id}", tag = "stations",
+    params(("id" = i64, Path, description = "Station id"), ("If-Match" = String, Header, description = "ETag from GET")),
+    request_body(content = Object, description = "JSON merge patch: name, address, amenities, opening_hours, \
+        temporary_closure {until, reason}, phone, photo_url, notes; admins also lat+lon, county"),
+    responses(
+        (status = 200, description = "The station after the change", body = Object, headers(("ETag" = String))),
+        (status = 400, description = "Invalid patch"), (status = 401, description = "Not logged in"),
+        (status = 403, description = "Not a manager of this station"), (status = 404, description = "No such station"),
+        (status = 412, description = "Stale If-Match; the body carries current_version"),
+        (status = 428, description = "If-Match missing"),
+    )
+)]
+#[tracing::instrument(skip_all, fields(id))]
+pub async fn update_station(
+    State(store): State<Arc<dyn Store>>,
+    State(index): State<Arc<StationIndex>>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(patch): ApiJson<StationPatch>,
+) -> Result<Response> {
+    let id = parse_id(&id)?;
+    user.require_manager_of(id)?;
+    if patch.needs_admin() {
+        user.require_admin()?;
+    }
+    let expected = if_match(&headers)?.ok_or(Error::PreconditionRequired)?;
+    let before = current(store.as_ref(), id).await?;
+    if before.version != expected {
+        return Err(Error::PreconditionFailed {
+            current_version: before.version,
+        });
+    }
+    let after = patch.apply(&before, Utc::now())?;
+    if crate::domain::patch::changed_fields(&before, &after).is_empty() {
+        return Ok(station_response(StatusCode::OK, &before));
+    }
+    let stored = store
+        .update_station(&before, &after, AuditAction::Update, &actor(&user))
+        .await?;
+    index.apply(vec![(id, Some(stored.clone()))]);
+    Ok(station_response(StatusCode::OK, &stored))
+}
+
+/// A new station (admin).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStation {
+    /// Union code, unique.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Address.
+    #[serde(default)]
+    pub address: String,
+    /// County adcode (6 digits).
+    pub county: String,
+    /// Latitude, WGS-84.
+    pub lat: f64,
+    /// Longitude, WGS-84.
+    pub lon: f64,
+    /// Amenity keys.
+    #[schema(value_type = Vec<String>)]
+    #[serde(default)]
+    pub amenities: AmenitySet,
+    /// OSM opening_hours.
+    #[schema(value_type = String)]
+    pub opening_hours: Hours,
+    /// Phone.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Photo URL.
+    #[serde(default)]
+    pub photo_url: Option<String>,
+    /// Notes.
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Demo data (not a real station).
+    #[serde(default)]
+    pub demo: bool,
+}
+
+/// Creates a station (admin).
+#[utoipa::path(
+    post, path = "/api/v1/stations", tag = "stations",
+    request_body = CreateStation,
+    responses(
+        (status = 201, description = "Created", body = Object, headers(("ETag" = String), ("Location" = String))),
+        (status = 400, description = "Invalid station"), (status = 401, description = "Not logged in"),
+        (status = 403, description = "Not an admin"), (status = 409, description = "Duplicate code"),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn create_station(
+    State(store): State<Arc<dyn Store>>,
+    State(index): State<Arc<StationIndex>>,
+    CurrentUser(user): CurrentUser,
+    ApiJson(body): ApiJson<CreateStation>,
+) -> Result<Response> {
+    user.require_admin()?;
+    let new = NewStation {
+        code: body.code.trim().to_string(),
+        name: body.name.trim().to_string(),
+        address: body.address.trim().to_string(),
+        county: body.county.trim().to_string(),
+        location: LonLat::new(body.lon, body.lat)?,
+        amenities: body.amenities,
+        opening_hours: body.opening_hours,
+        phone: body.phone.filter(|p| !p.trim().is_empty()),
+        photo_url: body.photo_url.filter(|p| !p.trim().is_empty()),
+        notes: body.notes.filter(|p| !p.trim().is_empty()),
+        demo: body.demo,
+    };
+    new.validate()?;
+    let created = store.create_station(&new, &actor(&user)).await?;
+    index.apply(vec![(created.id, Some(created.clone()))]);
+    let mut res = station_response(StatusCode::CREATED, &created);
+    if let Ok(loc) = format!("/api/v1/stations/{}", created.id).parse() {
+        res.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(res)
+}
+
+/// Retires a station (admin): gone from queries, kept with its history. `If-Match` optional.
+#[utoipa::path(
+    delete, path = "/api/v1/stations/{id}", tag = "stations",
+    params(("id" = i64, Path, description = "Station id")),
+    responses(
+        (status = 204, description = "Retired"), (status = 401, description = "Not logged in"),
+        (status = 403, description = "Not an admin"), (status = 404, description = "No such station"),
+        (status = 412, description = "Stale If-Match"),
+    )
+)]
+#[tracing::instrument(skip_all, fields(id))]
+pub async fn retire_station(
+    State(store): State<Arc<dyn Store>>,
+    State(index): State<Arc<StationIndex>>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode> {
+    let id = parse_id(&id)?;
+    user.require_admin()?;
+    let expected = if_match(&headers)?;
+    store.retire_station(id, expected, &actor(&user)).await?;
+    index.apply(vec![(id, None)]);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Confirms the station's data is current (manager of it, or admin): sets `verified_at`.
+#[utoipa::path(
+    post, path = "/api/v1/stations/{id}/verify", tag = "stations",
+    params(("id" = i64, Path, description = "Station id")),
+    responses(
+        (status = 200, description = "The station with its new verified_at", body = Object, headers(("ETag" = String))),
+        (status = 401, description = "Not logged in"), (status = 403, description = "Not a manager of this station"),
+        (status = 404, description = "No such station"), (status = 412, description = "Changed meanwhile; retry"),
+    )
+)]
+#[tracing::instrument(skip_all, fields(id))]
+pub async fn verify_station(
+    State(store): State<Arc<dyn Store>>,
+    State(index): State<Arc<StationIndex>>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let id = parse_id(&id)?;
+    user.require_manager_of(id)?;
+    let before = current(store.as_ref(), id).await?;
+    let mut after = before.clone();
+    after.verified_at = Some(Utc::now());
+    let stored = store
+        .update_station(&before, &after, AuditAction::Verify, &actor(&user))
+        .await?;
+    index.apply(vec![(id, Some(stored.clone()))]);
+    Ok(station_response(StatusCode::OK, &stored))
+}

@@ -1,0 +1,104 @@
+//! Keeping the index in step with writes made by other processes: the store's change feed
+//! (PostgreSQL LISTEN/NOTIFY) reloads changed stations by id within moments, and a periodic
+//! resync of recently changed rows heals anything a lost notification missed.
+
+use crate::index::StationIndex;
+use crate::store::Store;
+use chrono::Utc;
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How far back each resync looks beyond its previous run, to absorb clock skew between the
+/// database and this process and transactions that committed late.
+const RESYNC_OVERLAP: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// Reloads one station from the store into the index, unless the index already has that version.
+pub async fn reload_station(
+    store: &dyn Store,
+    index: &StationIndex,
+    id: i64,
+) -> anyhow::Result<()> {
+    let fresh = store.get_station(id).await?;
+    let known = index.load().get(id).map(|s| s.version);
+    if known != fresh.as_ref().map(|s| s.version) {
+        index.apply(vec![(id, fresh)]);
+    }
+    Ok(())
+}
+
+/// Applies every station changed since `since` whose version differs from the index's.
+pub async fn resync_since(
+    store: &dyn Store,
+    index: &StationIndex,
+    since: chrono::DateTime<Utc>,
+) -> anyhow::Result<usize> {
+    let changed = store.changed_since(since).await?;
+    let snap = index.load();
+    let stale: Vec<_> = changed
+        .into_iter()
+        .filter(|(id, s)| snap.get(*id).map(|x| x.version) != s.as_ref().map(|x| x.version))
+        .collect();
+    let n = stale.len();
+    if n > 0 {
+        index.apply(stale);
+    }
+    Ok(n)
+}
+
+/// Starts the background tasks that follow other writers.
+pub fn spawn(store: Arc<dyn Store>, index: Arc<StationIndex>, resync_every: Duration) {
+    tokio::spawn(follow_feed(store.clone(), index.clone()));
+    tokio::spawn(periodic_resync(store, index, resync_every));
+}
+
+async fn follow_feed(store: Arc<dyn Store>, index: Arc<StationIndex>) {
+    loop {
+        match store.subscribe_changes().await {
+            Ok(None) => return,
+            Ok(Some(mut feed)) => {
+                // Changes made while we were not listening are healed here, then by the feed.
+                if let Err(e) =
+                    resync_since(store.as_ref(), &index, Utc::now() - RESYNC_OVERLAP).await
+                {
+                    tracing::warn!(error = %e, "resync after (re)subscribing failed");
+                }
+                while let Some(item) = feed.next().await {
+                    match item {
+                        Ok(id) => {
+                            if let Err(e) = reload_station(store.as_ref(), &index, id).await {
+                                tracing::warn!(id, error = %e, "reloading a changed station failed");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "change feed broke; resubscribing");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot subscribe to the change feed; retrying"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn periodic_resync(store: Arc<dyn Store>, index: Arc<StationIndex>, every: Duration) {
+    let mut last = Utc::now();
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let started = Utc::now();
+        match resync_since(store.as_ref(), &index, last - RESYNC_OVERLAP).await {
+            Ok(n) => {
+                if n > 0 {
+                    tracing::info!(stations = n, "resync applied changes the feed had missed");
+                }
+                last = started;
+            }
+            // Keep `last`: the next run covers this window too.
+            Err(e) => tracing::warn!(error = %e, "periodic resync failed"),
+        }
+    }
+}

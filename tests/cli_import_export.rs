@@ -1,0 +1,337 @@
+//! `yizhan import` and `yizhan export`, run as the built binary against the test's store.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use yizhan::domain::Station;
+use yizhan::store::StationStore;
+
+/// Runs the binary with `args` plus `--database-url`, off the async runtime.
+async fn yizhan(args: &[&str], database_url: &str) -> Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_yizhan"));
+    cmd.args(args)
+        .arg("--database-url")
+        .arg(database_url)
+        .env("RUST_LOG", "warn")
+        .env_remove("DATABASE_URL");
+    cmd.output().await.expect("running the yizhan binary")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+const HEADER: &str = "code,name,address,county,lon,lat,amenities,opening_hours,phone,demo,notes,photo_url";
+
+/// Three good rows, with the awkward bits CSV must carry: commas, quotes, a newline, Chinese.
+fn good_csv_rows() -> Vec<String> {
+    vec![
+        "JX-360102-9001,青山湖驿站,\"江西省南昌市红谷滩区, 丰和中大道1号\",360102,115.884653,28.680051,water;toilet;microwave,Mo-Fr 08:00-20:00,0791-88888888,false,\"说\"\"明\"\"：第一行\n第二行\",https://example.org/p/1.jpg".to_string(),
+        "JX-360102-9002,八一广场驿站,,360102,115.90,28.67,,24/7,,false,,".to_string(),
+        "JX-360103-9003,西湖驿站,西湖路2号,360103,115.8812345,28.6654321,hot_water;wifi;reading,\"Mo-Fr 08:00-12:00,14:00-18:00; Sa 09:00-12:00\",,true,,".to_string(),
+    ]
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+fn csv_of(rows: &[String]) -> String {
+    format!("{HEADER}\n{}\n", rows.join("\n"))
+}
+
+/// The fields an import sets, to compare stations across stores (ids and times differ).
+fn comparable(s: &Station) -> String {
+    format!(
+        "{}|{}|{}|{}|{:.7}|{:.7}|{:?}|{}|{:?}|{:?}|{:?}|{}",
+        s.code,
+        s.name,
+        s.address,
+        s.county,
+        s.location.lon,
+        s.location.lat,
+        s.amenities.keys(),
+        s.opening_hours,
+        s.phone,
+        s.photo_url,
+        s.notes,
+        s.demo
+    )
+}
+
+async fn stations_of(store: &dyn yizhan::store::Store) -> Vec<String> {
+    let mut v: Vec<String> = store
+        .load_stations()
+        .await
+        .unwrap()
+        .iter()
+        .map(comparable)
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn import_of_a_good_csv_adds_every_row() {
+    let db = TestDb::new().await;
+    let store = db.connect().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "stations.csv", &csv_of(&good_csv_rows()));
+
+    let out = yizhan(&["import", file.to_str().unwrap()], &db.url).await;
+    assert!(out.status.success(), "import failed: {}", stderr(&out));
+    assert!(stderr(&out).contains("imported 3 stations"), "{}", stderr(&out));
+    assert_eq!(store.count_stations().await.unwrap(), 3);
+
+    let all = store.load_stations().await.unwrap();
+    let first = all.iter().find(|s| s.code == "JX-360102-9001").unwrap();
+    assert_eq!(first.address, "江西省南昌市红谷滩区, 丰和中大道1号");
+    assert_eq!(first.notes.as_deref(), Some("说\"明\"：第一行\n第二行"));
+    assert_eq!(first.amenities.keys(), ["water", "microwave", "toilet"]);
+    assert_eq!(first.opening_hours.as_str(), "Mo-Fr 08:00-20:00");
+    assert_eq!(first.photo_url.as_deref(), Some("https://example.org/p/1.jpg"));
+    assert_eq!((first.location.lon, first.location.lat), (115.884653, 28.680051));
+    assert!(!first.demo);
+    let second = all.iter().find(|s| s.code == "JX-360102-9002").unwrap();
+    assert!(second.amenities.is_empty() && second.phone.is_none() && second.notes.is_none());
+    let third = all.iter().find(|s| s.code == "JX-360103-9003").unwrap();
+    assert!(third.demo);
+    assert_eq!(
+        third.opening_hours.as_str(),
+        "Mo-Fr 08:00-12:00,14:00-18:00; Sa 09:00-12:00"
+    );
+}
+
+#[tokio::test]
+async fn import_of_a_good_geojson_adds_every_feature() {
+    let db = TestDb::new().await;
+    let store = db.connect().await;
+    let dir = tempfile::tempdir().unwrap();
+    let fc = serde_json::json!({
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [115.9, 28.7]},
+                "properties": {
+                    "code": "GJ-1", "name": "地理驿站一", "county": "360102",
+                    "amenities": ["water", "toilet"], "opening_hours": "24/7",
+                    "phone": "0791-1", "demo": false
+                }
+            },
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [114.93, 25.83, 120.0]},
+                "properties": {
+                    "code": "GJ-2", "name": "地理驿站二", "address": "赣州", "county": "360702",
+                    "opening_hours": "Mo-Su 07:00-22:00"
+                }
+            }
+        ]
+    });
+    let file = write(dir.path(), "stations.geojson", &fc.to_string());
+    let out = yizhan(&["import", file.to_str().unwrap()], &db.url).await;
+    assert!(out.status.success(), "import failed: {}", stderr(&out));
+    assert_eq!(store.count_stations().await.unwrap(), 2);
+    let all = store.load_stations().await.unwrap();
+    let gj2 = all.iter().find(|s| s.code == "GJ-2").unwrap();
+    assert_eq!((gj2.location.lon, gj2.location.lat), (114.93, 25.83));
+    assert_eq!(gj2.address, "赣州");
+    assert!(gj2.amenities.is_empty());
+}
+
+/// One bad row among good ones: the file is rejected, the row and reason are named, nothing
+/// is written.
+#[tokio::test]
+async fn import_with_one_bad_row_rejects_the_file_and_changes_nothing() {
+    let db = TestDb::new().await;
+    let store = db.connect().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    // Something already in the store, to collide with.
+    let existing = write(
+        dir.path(),
+        "existing.csv",
+        &csv_of(&[
+            "JX-EXISTING-1,已有驿站,,360102,115.80,28.60,water,24/7,,false,,".to_string(),
+        ]),
+    );
+    let out = yizhan(&["import", existing.to_str().unwrap()], &db.url).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let good = good_csv_rows();
+    let bad_row = |row: &str| -> String {
+        // The bad row is the 3rd data row: line 4 (the header is line 1).
+        csv_of(&[good[0].clone(), good[1].clone(), row.to_string(), good[2].clone()])
+    };
+    let cases: Vec<(&str, String, usize, &[&str])> = vec![
+        (
+            "latitude out of range",
+            bad_row("BAD-LAT,坏纬度,,360102,115.9,95.0,,24/7,,false,,"),
+            4,
+            &["lat", "95"],
+        ),
+        (
+            "longitude not a number",
+            bad_row("BAD-LON,坏经度,,360102,abc,28.7,,24/7,,false,,"),
+            4,
+            &["lon", "abc"],
+        ),
+        (
+            "unknown amenity",
+            bad_row("BAD-AMENITY,坏设施,,360102,115.9,28.7,water;sauna,24/7,,false,,"),
+            4,
+            &["sauna", "unknown amenity"],
+        ),
+        (
+            "bad opening_hours",
+            bad_row("BAD-HOURS,坏时间,,360102,115.9,28.7,,open when we feel like it,,false,,"),
+            4,
+            &["opening_hours", "open when we feel like it"],
+        ),
+        (
+            "duplicate code in the file",
+            bad_row("JX-360102-9001,重复,,360102,115.9,28.7,,24/7,,false,,"),
+            4,
+            &["duplicate code", "JX-360102-9001", "row 2"],
+        ),
+        (
+            "code already in the store",
+            bad_row("JX-EXISTING-1,撞车,,360102,115.9,28.7,,24/7,,false,,"),
+            4,
+            &["JX-EXISTING-1", "already exists"],
+        ),
+        (
+            "bad county",
+            bad_row("BAD-COUNTY,坏县,,3601,115.9,28.7,,24/7,,false,,"),
+            4,
+            &["county", "3601"],
+        ),
+    ];
+    for (what, content, row, needles) in cases {
+        let file = write(dir.path(), "bad.csv", &content);
+        let out = yizhan(&["import", file.to_str().unwrap()], &db.url).await;
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{what}: the import must fail; stderr {err}");
+        assert!(err.contains(&format!("row {row}")), "{what}: names row {row}: {err}");
+        for n in needles {
+            assert!(err.contains(n), "{what}: says {n:?}: {err}");
+        }
+        assert_eq!(
+            store.count_stations().await.unwrap(),
+            1,
+            "{what}: the store is unchanged"
+        );
+    }
+
+    // GeoJSON rows are numbered by feature (1-based).
+    let fc = serde_json::json!({
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [115.9, 28.7]},
+             "properties": {"code": "GJ-OK", "name": "好", "county": "360102", "opening_hours": "24/7"}},
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [215.9, 28.7]},
+             "properties": {"code": "GJ-BAD", "name": "坏", "county": "360102", "opening_hours": "24/7"}}
+        ]
+    });
+    let file = write(dir.path(), "bad.geojson", &fc.to_string());
+    let out = yizhan(&["import", file.to_str().unwrap()], &db.url).await;
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("row 2") && err.contains("lon"), "{err}");
+    assert_eq!(store.count_stations().await.unwrap(), 1);
+
+    // A file that is not stations at all.
+    let file = write(dir.path(), "notes.txt", "hello");
+    let out = yizhan(&["import", file.to_str().unwrap()], &db.url).await;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains(".csv or .geojson"), "{}", stderr(&out));
+    assert_eq!(store.count_stations().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn exported_csv_imports_into_a_fresh_store_unchanged() {
+    let source = TestDb::new().await;
+    let source_store = source.connect().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "in.csv", &csv_of(&good_csv_rows()));
+    assert!(yizhan(&["import", file.to_str().unwrap()], &source.url)
+        .await
+        .status
+        .success());
+    // The demo seeds too: thousands of real-looking rows.
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/stations.csv");
+    let out = yizhan(&["import", seeds.to_str().unwrap()], &source.url).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let exported = dir.path().join("out.csv");
+    let out = yizhan(
+        &["export", "--format", "csv", "--out", exported.to_str().unwrap()],
+        &source.url,
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let target = TestDb::new().await;
+    let target_store = target.connect().await;
+    let out = yizhan(&["import", exported.to_str().unwrap()], &target.url).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let want = stations_of(source_store.as_ref()).await;
+    let got = stations_of(target_store.as_ref()).await;
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got, want, "the round trip changed stations");
+
+    // And exporting the copy gives the same bytes (stdout this time).
+    let again = yizhan(&["export", "--format", "csv"], &target.url).await;
+    assert!(again.status.success());
+    assert_eq!(
+        String::from_utf8(again.stdout).unwrap(),
+        std::fs::read_to_string(&exported).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn exported_geojson_is_a_feature_collection_that_imports_back() {
+    let source = TestDb::new().await;
+    let source_store = source.connect().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "in.csv", &csv_of(&good_csv_rows()));
+    assert!(yizhan(&["import", file.to_str().unwrap()], &source.url)
+        .await
+        .status
+        .success());
+
+    let out = yizhan(&["export", "--format", "geojson"], &source.url).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let fc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("export geojson is JSON");
+    assert_eq!(fc["type"], "FeatureCollection");
+    let features = fc["features"].as_array().unwrap();
+    assert_eq!(features.len(), 3);
+    for f in features {
+        assert_eq!(f["type"], "Feature");
+        assert_eq!(f["geometry"]["type"], "Point");
+        let c = f["geometry"]["coordinates"].as_array().unwrap();
+        assert_eq!(c.len(), 2);
+        let (lon, lat) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+        assert!((-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat));
+        for key in ["code", "name", "county", "amenities", "opening_hours", "demo"] {
+            assert!(!f["properties"][key].is_null(), "{key} in {f}");
+        }
+    }
+
+    let file = write(dir.path(), "out.geojson", &String::from_utf8(out.stdout).unwrap());
+    let target = TestDb::new().await;
+    let target_store = target.connect().await;
+    let out = yizhan(&["import", file.to_str().unwrap()], &target.url).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stations_of(target_store.as_ref()).await,
+        stations_of(source_store.as_ref()).await
+    );
+}

@@ -332,37 +332,80 @@ fn check_exact(snapshot: &Snapshot, stations: &[Station], queries: &[LonLat]) {
     }
 }
 
-/// Builds a snapshot and returns it with the heap bytes it added per station, and the peak.
+/// What the summary measures, so the index before this layout can be measured in the same run.
+trait Engine: Sized {
+    fn build(stations: Vec<Station>) -> Self;
+    fn nearest(&self, q: &NearestQuery) -> Vec<yizhan::index::Hit>;
+}
+
+impl Engine for Snapshot {
+    fn build(stations: Vec<Station>) -> Self {
+        Snapshot::build(stations, chrono_tz::Asia::Shanghai)
+    }
+    fn nearest(&self, q: &NearestQuery) -> Vec<yizhan::index::Hit> {
+        Snapshot::nearest(self, q)
+    }
+}
+
+#[path = "before/index_bb46ba9.rs"]
+mod before;
+
+impl Engine for before::Snapshot {
+    fn build(stations: Vec<Station>) -> Self {
+        before::Snapshot::build(stations, chrono_tz::Asia::Shanghai)
+    }
+    fn nearest(&self, q: &NearestQuery) -> Vec<yizhan::index::Hit> {
+        before::Snapshot::nearest(self, q)
+    }
+}
+
+/// Builds with `E` and returns the index with the heap bytes it added per station, and the peak.
 ///
-/// Counted: every byte `Snapshot::build` leaves allocated (the R-tree, the filter entries, the
-/// id map, the `Arc` headers and the vector of `Arc`s), net of the `Vec<Station>` buffer it
-/// consumes. Not counted: the `Station` records themselves (struct bytes, their strings and
-/// parsed opening hours), which exist before the call and are moved, not copied.
-fn build_measured(stations: Vec<Station>) -> (Snapshot, f64, f64) {
+/// Counted: every byte the build leaves allocated (the R-tree, the filter records, the id
+/// order, the `Arc` headers and the vector of `Arc`s), net of the `Vec<Station>` buffer it
+/// consumes. Not counted: the `Station` records themselves (struct, strings, parsed opening
+/// hours), which exist before the call and are moved, not copied.
+fn build_measured<E: Engine>(stations: Vec<Station>) -> (E, f64, f64) {
     let n = stations.len() as f64;
     let before = live();
     PEAK.store(before, Ordering::Relaxed);
-    let snap = Snapshot::build(stations, chrono_tz::Asia::Shanghai);
+    let index = E::build(stations);
     let after = live();
     let peak = PEAK.load(Ordering::Relaxed);
     (
-        snap,
+        index,
         (after - before) as f64 / n,
         (peak - before) as f64 / n,
     )
 }
 
 /// Queries per second on one thread over the query set, for about `budget`.
-fn qps(snapshot: &Snapshot, queries: &[NearestQuery], budget: Duration) -> f64 {
+fn qps<E: Engine>(index: &E, queries: &[NearestQuery], budget: Duration) -> f64 {
     let started = Instant::now();
     let mut done = 0usize;
     while started.elapsed() < budget {
         for q in queries {
-            black_box(snapshot.nearest(black_box(q)));
+            black_box(index.nearest(black_box(q)));
         }
         done += queries.len();
     }
     done as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Median of three bulk loads of `stations` (the copy is made outside the timing).
+fn load_time<E: Engine>(stations: &[Station]) -> Duration {
+    let mut loads: Vec<Duration> = (0..3)
+        .map(|_| {
+            let input = stations.to_vec();
+            let t = Instant::now();
+            let index = E::build(input);
+            let took = t.elapsed();
+            drop(index);
+            took
+        })
+        .collect();
+    loads.sort();
+    loads[1]
 }
 
 struct Row {
@@ -373,9 +416,44 @@ struct Row {
     peak: f64,
 }
 
+impl Row {
+    fn measure<E: Engine>(
+        all: &[Station],
+        n: usize,
+        plain: &[NearestQuery],
+        filtered: &[NearestQuery],
+        budget: Duration,
+    ) -> Row {
+        let (index, bytes, peak) = build_measured::<E>(all[..n].to_vec());
+        Row {
+            n,
+            qps: qps(&index, plain, budget),
+            qps_filtered: qps(&index, filtered, budget),
+            bytes,
+            peak,
+        }
+    }
+}
+
+fn print_rows(title: &str, rows: &[Row]) {
+    println!();
+    println!("{title}");
+    println!(
+        "| stations | k=5 queries/s | k=5 + microwave,toilet,open_now queries/s | index bytes/station | build peak bytes/station |"
+    );
+    println!("|---:|---:|---:|---:|---:|");
+    for r in rows {
+        println!(
+            "| {} | {:.0} | {:.0} | {:.1} | {:.1} |",
+            r.n, r.qps, r.qps_filtered, r.bytes, r.peak
+        );
+    }
+}
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench");
+    // BENCH_BEFORE=1 also measures the index as of bb46ba9 (rstar over single points).
+    let compare = std::env::var_os("BENCH_BEFORE").is_some_and(|v| v == "1");
     let sizes: &[usize] = if quick {
         &[10_000]
     } else {
@@ -395,11 +473,13 @@ fn main() {
     let points = query_points(if quick { 256 } else { 4096 }, QUERY_SEED);
     let plain: Vec<NearestQuery> = points.iter().map(|p| plain_query(*p)).collect();
     let filtered: Vec<NearestQuery> = points.iter().map(|p| filtered_query(*p)).collect();
+    let budget = Duration::from_millis(if quick { 50 } else { 1500 });
 
     let mut rows = Vec::new();
+    let mut before_rows = Vec::new();
     let mut brute_qps = 0.0;
     for &n in sizes {
-        let (snap, bytes, peak) = build_measured(all[..n].to_vec());
+        let snap = Snapshot::build(all[..n].to_vec(), chrono_tz::Asia::Shanghai);
         if n == sizes[0] {
             let checked = if quick { 64 } else { 256 };
             check_exact(&snap, &all[..n], &points[..checked]);
@@ -426,8 +506,9 @@ fn main() {
             })
         });
         g.finish();
+        drop(snap);
 
-        if n == 10_000 {
+        if n == sizes[0] {
             let stations = &all[..n];
             let mut g = c.benchmark_group("brute_force_k5_geographiclib");
             g.sample_size(10).throughput(Throughput::Elements(1));
@@ -446,21 +527,18 @@ fn main() {
             brute_qps = m as f64 / t.elapsed().as_secs_f64();
         }
 
-        let budget = Duration::from_millis(if quick { 50 } else { 1500 });
-        rows.push(Row {
-            n,
-            qps: qps(&snap, &plain, budget),
-            qps_filtered: qps(&snap, &filtered, budget),
-            bytes,
-            peak,
-        });
-        drop(snap);
+        rows.push(Row::measure::<Snapshot>(&all, n, &plain, &filtered, budget));
+        if compare {
+            before_rows.push(Row::measure::<before::Snapshot>(
+                &all, n, &plain, &filtered, budget,
+            ));
+        }
     }
 
     // Bulk load at the largest size; the copy of the input is made outside the timing.
     let mut g = c.benchmark_group("bulk_load");
     g.sample_size(10)
-        .measurement_time(Duration::from_secs(if quick { 1 } else { 20 }));
+        .measurement_time(Duration::from_secs(if quick { 1 } else { 15 }));
     g.bench_function(BenchmarkId::from_parameter(max_n), |b| {
         b.iter_batched(
             || all.clone(),
@@ -469,44 +547,52 @@ fn main() {
         )
     });
     g.finish();
-    let mut loads = Vec::new();
-    for _ in 0..3 {
-        let input = all.clone();
-        let t = Instant::now();
-        let snap = Snapshot::build(input, chrono_tz::Asia::Shanghai);
-        loads.push(t.elapsed());
-        drop(snap);
-    }
-    loads.sort();
+    let load = load_time::<Snapshot>(&all);
+    let before_load = compare.then(|| load_time::<before::Snapshot>(&all));
 
     c.final_summary();
 
-    println!();
-    println!("summary (one thread; queries/s per core = 1 / time per query; k = {K})");
-    println!(
-        "| stations | k=5 queries/s | k=5 + microwave,toilet,open_now queries/s | index bytes/station | build peak bytes/station |"
+    print_rows(
+        &format!("summary (one thread; queries/s per core = 1 / time per query; k = {K})"),
+        &rows,
     );
-    println!("|---:|---:|---:|---:|---:|");
-    for r in &rows {
-        println!(
-            "| {} | {:.0} | {:.0} | {:.1} | {:.1} |",
-            r.n, r.qps, r.qps_filtered, r.bytes, r.peak
-        );
-    }
     let r0 = &rows[0];
     println!(
-        "brute force (geographiclib scan) at {}: {:.1} queries/s; index at the same size is {:.0}x faster",
+        "brute force (geographiclib scan) at {}: {:.1} queries/s; the index is {:.0}x faster at that size",
         r0.n,
         brute_qps,
         r0.qps / brute_qps
     );
     println!(
-        "bulk load (Snapshot::build) of {} stations: median {:.3} s (min {:.3} s)",
-        max_n,
-        loads[1].as_secs_f64(),
-        loads[0].as_secs_f64()
+        "bulk load (Snapshot::build) of {max_n} stations: median of 3 {:.3} s",
+        load.as_secs_f64()
     );
     println!(
-        "bytes/station: live heap added by Snapshot::build (tree, filter entries, id map, Arc headers,\n  Vec<Arc>) net of the consumed Vec<Station>; Station records (struct, strings, hours) excluded"
+        "bytes/station: live heap left by the build (tree, filter records, id order, Arc headers,\n  Vec<Arc>) net of the consumed Vec<Station>; the Station records (struct, strings, hours) are excluded"
     );
+    if compare {
+        print_rows(
+            "before (index of bb46ba9: rstar over single points), same run",
+            &before_rows,
+        );
+        println!("| stations | k=5 speed-up | filtered speed-up | bytes ratio (after/before) |");
+        println!("|---:|---:|---:|---:|");
+        for (a, b) in rows.iter().zip(&before_rows) {
+            println!(
+                "| {} | {:.2}x | {:.2}x | {:.2} |",
+                a.n,
+                a.qps / b.qps,
+                a.qps_filtered / b.qps_filtered,
+                a.bytes / b.bytes
+            );
+        }
+        if let Some(b) = before_load {
+            println!(
+                "bulk load of {max_n}: before {:.3} s, after {:.3} s ({:.2}x)",
+                b.as_secs_f64(),
+                load.as_secs_f64(),
+                b.as_secs_f64() / load.as_secs_f64()
+            );
+        }
+    }
 }

@@ -10,6 +10,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -91,6 +92,18 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// The key a client address is rate limited under: IPv4 addresses as they are, IPv6 ones by
+/// their /64 (one subscriber's prefix, inside which addresses are free to rotate).
+pub fn ip_rate_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(Ipv6Addr::from(bits))
+        }
+        v4 => v4,
+    }
+}
+
 /// Keys a limiter holds at most; past that, expired keys are pruned, then the stalest evicted.
 pub const RATE_LIMITER_MAX_KEYS: usize = 100_000;
 
@@ -143,6 +156,17 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
     /// Counts one event for `key` whatever the quota (e.g. a failed login).
     pub fn record(&self, key: &K) {
         self.record_at(key, Instant::now());
+    }
+
+    /// Takes back the newest event of `key` (e.g. an attempt counted up front that succeeded).
+    pub fn refund(&self, key: &K) {
+        let mut st = self.lock();
+        if let Some(q) = st.events.get_mut(key) {
+            q.pop_back();
+            if q.is_empty() {
+                st.events.remove(key);
+            }
+        }
     }
 
     /// Forgets `key` (e.g. its failures after a successful login).
@@ -278,6 +302,20 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_clients_are_limited_by_their_64_prefix() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(ip_rate_key(a), ip_rate_key(b));
+        assert_ne!(ip_rate_key(a), ip_rate_key(c));
+        let mapped: IpAddr = "::ffff:203.0.113.7".parse().unwrap();
+        assert_eq!(
+            ip_rate_key(mapped),
+            "203.0.113.7".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
     fn password_policy_wants_ten_characters() {
         assert!(check_password_policy("short").is_err());
         assert!(check_password_policy("十个汉字也是足够长的密码").is_ok());
@@ -316,6 +354,13 @@ mod tests {
         assert_eq!(l.check_at(&1, t0, false), Err(60));
         l.clear(&1);
         assert!(l.check_at(&1, t0, false).is_ok());
+        assert!(l.check_at(&1, t0, true).is_ok());
+        assert!(l.check_at(&1, t0, true).is_ok());
+        assert!(l.check_at(&1, t0, false).is_err());
+        l.refund(&1);
+        assert!(l.check_at(&1, t0, false).is_ok());
+        l.refund(&1);
+        assert!(l.is_empty());
     }
 
     #[test]

@@ -106,6 +106,10 @@ pub struct ServeArgs {
     /// (`X-Forwarded-Proto: https` from a trusted proxy), `always`, or `never`.
     #[arg(long, env = "YIZHAN_COOKIE_SECURE", value_enum, default_value_t = CookieSecure::Auto)]
     pub cookie_secure: CookieSecure,
+    /// Problem reports accepted from one client address (IPv6: one /64) per hour.
+    #[arg(long, env = "YIZHAN_REPORT_RATE_PER_HOUR", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub report_rate_per_hour: u32,
 }
 
 /// When the session cookie carries the `Secure` attribute.

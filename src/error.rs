@@ -145,6 +145,11 @@ impl From<StoreError> for Error {
                 code: "duplicate_code",
                 message: format!("a station with code {code:?} already exists"),
             },
+            e @ StoreError::ReportNotFound { .. } => Error::NotFound(e.to_string()),
+            e @ StoreError::ReportAlreadyResolved(_) => Error::Conflict {
+                code: "already_resolved",
+                message: e.to_string(),
+            },
             other => Error::Store(other),
         }
     }

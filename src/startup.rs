@@ -91,6 +91,7 @@ impl Application {
                 args.session_ttl_hours,
                 args.cookie_secure,
             )),
+            report_limiter: Arc::new(http::reports::ReportLimiter::new(args.report_rate_per_hour)),
         };
         let router = http::app(state.clone(), web_dir(args.web_dir.clone()));
         let listener = TcpListener::bind(args.listen)

@@ -27,7 +27,7 @@ pub async fn reload_station(
     Ok(())
 }
 
-/// Applies every station changed since `since` whose version differs from the index's.
+/// Reloads every station changed since `since` whose version differs from the index's.
 pub async fn resync_since(
     store: &dyn Store,
     index: &StationIndex,
@@ -35,15 +35,26 @@ pub async fn resync_since(
 ) -> anyhow::Result<usize> {
     let changed = store.changed_since(since).await?;
     let snap = index.load();
-    let stale: Vec<_> = changed
+    let stale: Vec<i64> = changed
         .into_iter()
-        .filter(|(id, s)| snap.get(*id).map(|x| x.version) != s.as_ref().map(|x| x.version))
+        .filter(|&(id, version, active)| {
+            let known = snap.get(id).map(|s| s.version);
+            if active {
+                known != Some(version)
+            } else {
+                known.is_some()
+            }
+        })
+        .map(|(id, _, _)| id)
         .collect();
-    let n = stale.len();
-    if n > 0 {
-        index.apply(stale);
+    let mut changes = Vec::with_capacity(stale.len());
+    for &id in &stale {
+        changes.push((id, store.get_station(id).await?));
     }
-    Ok(n)
+    if !changes.is_empty() {
+        index.apply(changes);
+    }
+    Ok(stale.len())
 }
 
 /// Starts the background tasks that follow other writers.
@@ -57,15 +68,20 @@ async fn follow_feed(store: Arc<dyn Store>, index: Arc<StationIndex>) {
         match store.subscribe_changes().await {
             Ok(None) => return,
             Ok(Some(mut feed)) => {
-                // Changes made while we were not listening are healed here, then by the feed.
-                if let Err(e) =
-                    resync_since(store.as_ref(), &index, Utc::now() - RESYNC_OVERLAP).await
-                {
-                    tracing::warn!(error = %e, "resync after (re)subscribing failed");
-                }
+                tracing::debug!("following the change feed");
+                // Changes made while we were not listening are healed beside the feed, which
+                // must not wait for it.
+                let (s, i) = (store.clone(), index.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = resync_since(s.as_ref(), &i, Utc::now() - RESYNC_OVERLAP).await
+                    {
+                        tracing::warn!(error = %e, "resync after (re)subscribing failed");
+                    }
+                });
                 while let Some(item) = feed.next().await {
                     match item {
                         Ok(id) => {
+                            tracing::debug!(id, "change notification");
                             if let Err(e) = reload_station(store.as_ref(), &index, id).await {
                                 tracing::warn!(id, error = %e, "reloading a changed station failed");
                             }

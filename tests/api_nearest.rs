@@ -5,7 +5,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 use yizhan::domain::NewStation;
-use yizhan::store::StationStore;
 
 fn f(v: &Value, key: &str) -> f64 {
     v[key]

@@ -141,7 +141,13 @@ async fn every_documented_get_path_answers() {
 #[tokio::test]
 async fn unknown_api_route_gets_a_json_404() {
     let app = spawn_empty_app().await;
-    for path in ["/api/v1/nope", "/api/v2/stations/nearest", "/api/"] {
+    for path in [
+        "/api/v1/nope",
+        "/api/v2/stations/nearest",
+        "/api/",
+        "/api",
+        "/api/v1/stations/nearest/",
+    ] {
         let res = app.get(path).await;
         let ctype = res
             .headers()

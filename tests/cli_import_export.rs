@@ -6,7 +6,6 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use yizhan::domain::Station;
-use yizhan::store::StationStore;
 
 /// Runs the binary with `args` plus `--database-url`, off the async runtime.
 async fn yizhan(args: &[&str], database_url: &str) -> Output {
@@ -23,7 +22,8 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-const HEADER: &str = "code,name,address,county,lon,lat,amenities,opening_hours,phone,demo,notes,photo_url";
+const HEADER: &str =
+    "code,name,address,county,lon,lat,amenities,opening_hours,phone,demo,notes,photo_url";
 
 /// Three good rows, with the awkward bits CSV must carry: commas, quotes, a newline, Chinese.
 fn good_csv_rows() -> Vec<String> {
@@ -84,7 +84,11 @@ async fn import_of_a_good_csv_adds_every_row() {
 
     let out = yizhan(&["import", file.to_str().unwrap()], &db.url).await;
     assert!(out.status.success(), "import failed: {}", stderr(&out));
-    assert!(stderr(&out).contains("imported 3 stations"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("imported 3 stations"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(store.count_stations().await.unwrap(), 3);
 
     let all = store.load_stations().await.unwrap();
@@ -93,8 +97,14 @@ async fn import_of_a_good_csv_adds_every_row() {
     assert_eq!(first.notes.as_deref(), Some("说\"明\"：第一行\n第二行"));
     assert_eq!(first.amenities.keys(), ["water", "microwave", "toilet"]);
     assert_eq!(first.opening_hours.as_str(), "Mo-Fr 08:00-20:00");
-    assert_eq!(first.photo_url.as_deref(), Some("https://example.org/p/1.jpg"));
-    assert_eq!((first.location.lon, first.location.lat), (115.884653, 28.680051));
+    assert_eq!(
+        first.photo_url.as_deref(),
+        Some("https://example.org/p/1.jpg")
+    );
+    assert_eq!(
+        (first.location.lon, first.location.lat),
+        (115.884653, 28.680051)
+    );
     assert!(!first.demo);
     let second = all.iter().find(|s| s.code == "JX-360102-9002").unwrap();
     assert!(second.amenities.is_empty() && second.phone.is_none() && second.notes.is_none());
@@ -156,9 +166,7 @@ async fn import_with_one_bad_row_rejects_the_file_and_changes_nothing() {
     let existing = write(
         dir.path(),
         "existing.csv",
-        &csv_of(&[
-            "JX-EXISTING-1,已有驿站,,360102,115.80,28.60,water,24/7,,false,,".to_string(),
-        ]),
+        &csv_of(&["JX-EXISTING-1,已有驿站,,360102,115.80,28.60,water,24/7,,false,,".to_string()]),
     );
     let out = yizhan(&["import", existing.to_str().unwrap()], &db.url).await;
     assert!(out.status.success(), "{}", stderr(&out));
@@ -166,7 +174,12 @@ async fn import_with_one_bad_row_rejects_the_file_and_changes_nothing() {
     let good = good_csv_rows();
     let bad_row = |row: &str| -> String {
         // The bad row is the 3rd data row: line 4 (the header is line 1).
-        csv_of(&[good[0].clone(), good[1].clone(), row.to_string(), good[2].clone()])
+        csv_of(&[
+            good[0].clone(),
+            good[1].clone(),
+            row.to_string(),
+            good[2].clone(),
+        ])
     };
     let cases: Vec<(&str, String, usize, &[&str])> = vec![
         (
@@ -216,8 +229,14 @@ async fn import_with_one_bad_row_rejects_the_file_and_changes_nothing() {
         let file = write(dir.path(), "bad.csv", &content);
         let out = yizhan(&["import", file.to_str().unwrap()], &db.url).await;
         let err = stderr(&out);
-        assert!(!out.status.success(), "{what}: the import must fail; stderr {err}");
-        assert!(err.contains(&format!("row {row}")), "{what}: names row {row}: {err}");
+        assert!(
+            !out.status.success(),
+            "{what}: the import must fail; stderr {err}"
+        );
+        assert!(
+            err.contains(&format!("row {row}")),
+            "{what}: names row {row}: {err}"
+        );
         for n in needles {
             assert!(err.contains(n), "{what}: says {n:?}: {err}");
         }
@@ -249,7 +268,11 @@ async fn import_with_one_bad_row_rejects_the_file_and_changes_nothing() {
     let file = write(dir.path(), "notes.txt", "hello");
     let out = yizhan(&["import", file.to_str().unwrap()], &db.url).await;
     assert!(!out.status.success());
-    assert!(stderr(&out).contains(".csv or .geojson"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(".csv or .geojson"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(store.count_stations().await.unwrap(), 1);
 }
 
@@ -270,7 +293,13 @@ async fn exported_csv_imports_into_a_fresh_store_unchanged() {
 
     let exported = dir.path().join("out.csv");
     let out = yizhan(
-        &["export", "--format", "csv", "--out", exported.to_str().unwrap()],
+        &[
+            "export",
+            "--format",
+            "csv",
+            "--out",
+            exported.to_str().unwrap(),
+        ],
         &source.url,
     )
     .await;
@@ -320,12 +349,23 @@ async fn exported_geojson_is_a_feature_collection_that_imports_back() {
         assert_eq!(c.len(), 2);
         let (lon, lat) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
         assert!((-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat));
-        for key in ["code", "name", "county", "amenities", "opening_hours", "demo"] {
+        for key in [
+            "code",
+            "name",
+            "county",
+            "amenities",
+            "opening_hours",
+            "demo",
+        ] {
             assert!(!f["properties"][key].is_null(), "{key} in {f}");
         }
     }
 
-    let file = write(dir.path(), "out.geojson", &String::from_utf8(out.stdout).unwrap());
+    let file = write(
+        dir.path(),
+        "out.geojson",
+        &String::from_utf8(out.stdout).unwrap(),
+    );
     let target = TestDb::new().await;
     let target_store = target.connect().await;
     let out = yizhan(&["import", file.to_str().unwrap()], &target.url).await;

@@ -430,7 +430,7 @@ async fn readers_see_consistent_snapshots_while_writers_edit() {
                         .any(|x| x == "wifi");
                     if let Some(phone) = it["phone"].as_str() {
                         let n: u32 = phone.trim_start_matches('v').parse().unwrap();
-                        assert_eq!(has_wifi, n % 2 == 0, "torn read: {it}");
+                        assert_eq!(has_wifi, n.is_multiple_of(2), "torn read: {it}");
                         seen += 1;
                     } else {
                         assert!(!has_wifi, "{it}");

@@ -16,6 +16,8 @@ pub mod hours;
 pub mod lonlat;
 /// JSON merge patches of stations and what they changed.
 pub mod patch;
+/// Rider problem reports (纠错) and their resolution.
+pub mod report;
 /// Stations as stored and served.
 pub mod station;
 /// Travel modes and the straight-line travel-time model.

@@ -7,7 +7,9 @@
 
 use super::extract::{ApiJson, ClientIp};
 use super::{ApiConfig, AppState};
-use crate::auth::{dummy_hash, new_session_token, token_hash, verify_password, RateLimiter};
+use crate::auth::{
+    dummy_hash, ip_rate_key, new_session_token, token_hash, verify_password, RateLimiter,
+};
 use crate::config::CookieSecure;
 use crate::domain::{Account, Login, Role};
 use crate::error::{Error, Result};
@@ -45,9 +47,10 @@ pub struct AuthState {
     pub session_ttl: chrono::Duration,
     /// When the cookie is `Secure`.
     pub cookie_secure: CookieSecure,
-    /// Failed logins per (normalised) login name.
+    /// Failed logins per (normalised) login name. Attempts are counted as they start and
+    /// given back when they succeed.
     pub login_failures: RateLimiter<String>,
-    /// Failed logins per client IP.
+    /// Failed logins per client address (keyed by [`ip_rate_key`]).
     pub ip_failures: RateLimiter<IpAddr>,
     /// Bounds concurrent argon2 work (each hash holds ~19 MiB and a core for tens of ms).
     hashing: Semaphore,
@@ -395,14 +398,17 @@ pub async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response> {
     let key = limiter_key(req.login.trim());
-    let verdicts = [
-        auth.login_failures.peek(&key),
-        ip.map_or(Ok(()), |ip| auth.ip_failures.peek(&ip)),
-    ];
-    if let Some(wait) = verdicts.iter().filter_map(|v| v.err()).max() {
-        return Err(Error::TooManyRequests {
-            retry_after_s: wait,
-        });
+    let ip = ip.map(ip_rate_key);
+    // Every attempt is counted before the password is checked, so parallel guesses cannot
+    // exceed the quota; a successful one is given back below.
+    auth.login_failures
+        .check(&key)
+        .map_err(|retry_after_s| Error::TooManyRequests { retry_after_s })?;
+    if let Some(ip) = ip {
+        if let Err(retry_after_s) = auth.ip_failures.check(&ip) {
+            auth.login_failures.refund(&key);
+            return Err(Error::TooManyRequests { retry_after_s });
+        }
     }
 
     let found = match Login::new(req.login.trim()) {
@@ -427,15 +433,14 @@ pub async fn login(
     let account = match found {
         Some((account, _)) if matches => account,
         _ => {
-            auth.login_failures.record(&key);
-            if let Some(ip) = ip {
-                auth.ip_failures.record(&ip);
-            }
             tracing::info!(login = %key, ip = ?ip, "failed login");
             return Err(Error::Unauthorized(BAD_CREDENTIALS.into()));
         }
     };
     auth.login_failures.clear(&key);
+    if let Some(ip) = ip {
+        auth.ip_failures.refund(&ip);
+    }
 
     let token = new_session_token();
     let now = Utc::now();

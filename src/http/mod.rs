@@ -16,6 +16,8 @@ pub mod locate;
 pub mod metrics;
 /// Navigation hand-off links to Amap, Baidu and Tencent maps.
 pub mod nav;
+/// `/api/v1/stations/{id}/reports…`, `/api/v1/reports`: rider problem reports (纠错).
+pub mod reports;
 /// `PATCH/POST/DELETE /api/v1/stations…`: audited, optimistic station changes.
 pub mod station_edits;
 /// `GET /api/v1/stations…`: nearest, in a box, one by id.
@@ -29,6 +31,7 @@ use crate::store::Store;
 use auth::SecuritySchemes;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{header, HeaderValue};
+use axum::response::IntoResponse;
 use axum::Router;
 use ipnet::IpNet;
 use std::path::PathBuf;
@@ -66,6 +69,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Session policy and login rate limits.
     pub auth: Arc<auth::AuthState>,
+    /// Problem reports accepted per client address.
+    pub report_limiter: Arc<reports::ReportLimiter>,
 }
 
 #[derive(OpenApi)]
@@ -86,6 +91,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(stations::router())
         .merge(station_edits::router())
         .merge(history::router())
+        .merge(reports::router())
         .merge(auth::router())
         .merge(locate::router())
         .merge(counties::router())
@@ -99,6 +105,18 @@ pub fn app(state: AppState, web_dir: PathBuf) -> Router {
     let doc = Arc::new(doc);
     let metrics_state = state.metrics.clone();
     let web = tower_http::services::ServeDir::new(web_dir).append_index_html_on_directories(true);
+    let web = move |req: axum::extract::Request| {
+        let web = web.clone();
+        async move {
+            if !is_public_web_path(req.uri().path()) {
+                return axum::http::StatusCode::NOT_FOUND.into_response();
+            }
+            match tower::ServiceExt::oneshot(web, req).await {
+                Ok(res) => res.into_response(),
+                Err(never) => match never {},
+            }
+        }
+    };
     api.route(
         "/api/openapi.json",
         axum::routing::get(move || {
@@ -107,12 +125,16 @@ pub fn app(state: AppState, web_dir: PathBuf) -> Router {
         }),
     )
     .route("/api/{*rest}", axum::routing::any(no_such_route))
+    // The catch-all needs a non-empty rest: without these `/api` and `/api/` fell through to
+    // the web app's empty 404 instead of a JSON error.
+    .route("/api", axum::routing::any(no_such_route))
+    .route("/api/", axum::routing::any(no_such_route))
     .route_layer(axum::middleware::from_fn_with_state(
         metrics_state,
         metrics::track,
     ))
     .with_state(state)
-    .fallback_service(web)
+    .fallback(web)
     .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
     .layer(SetResponseHeaderLayer::if_not_present(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -125,6 +147,14 @@ pub fn app(state: AppState, web_dir: PathBuf) -> Router {
              connect-src 'self'; frame-ancestors 'none'",
         ),
     ))
+}
+
+/// Only what the web app ships is served from its folder: not its tests, scripts, npm packages,
+/// package files or README.
+fn is_public_web_path(path: &str) -> bool {
+    const FILES: &[&str] = &["/", "/index.html", "/manifest.webmanifest", "/sw.js"];
+    const DIRS: &[&str] = &["/css/", "/js/", "/vendor/", "/icons/"];
+    FILES.contains(&path) || DIRS.iter().any(|d| path.starts_with(d))
 }
 
 async fn no_such_route(uri: axum::http::Uri) -> crate::error::Error {

@@ -4,10 +4,15 @@
 pub mod geom;
 /// PostgreSQL + PostGIS backend for deployments.
 pub mod postgres;
+/// Report rows both backends decode the same way.
+mod reports;
 /// Embedded SQLite backend whose file is a valid OGC GeoPackage.
 pub mod sqlite;
 
 use crate::domain::audit::{Actor, AuditAction, AuditRecord};
+use crate::domain::report::{
+    InboxReport, NewReport, Report, ReportScope, ReportStatus, Resolution,
+};
 use crate::domain::{Account, Login, LonLat, NewStation, Role, Station};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -59,6 +64,17 @@ pub enum StoreError {
     /// The URL names no backend we have.
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
+    /// No report with this id about this station.
+    #[error("station {station_id} has no report with id {report_id}")]
+    ReportNotFound {
+        /// The station in the request.
+        station_id: i64,
+        /// The report id in the request.
+        report_id: i64,
+    },
+    /// The report was resolved already (resolving is not repeated).
+    #[error("report {0} is already resolved")]
+    ReportAlreadyResolved(i64),
 }
 
 /// Shorthand for store results.
@@ -66,9 +82,12 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the service needs from a backend; both backends pass the same tests.
 /// Each concern is its own trait, implemented per backend in its own file.
-pub trait Store: StationStore + EditStore + AccountStore + Send + Sync + 'static {}
+pub trait Store:
+    StationStore + EditStore + AccountStore + ReportStore + Send + Sync + 'static
+{
+}
 
-impl<T: StationStore + EditStore + AccountStore + Send + Sync + 'static> Store for T {}
+impl<T: StationStore + EditStore + AccountStore + ReportStore + Send + Sync + 'static> Store for T {}
 
 /// Stations: the bulk load, reads and inserts.
 #[async_trait]
@@ -128,9 +147,9 @@ pub trait EditStore: Send + Sync {
     /// Whether a station id exists at all, retired or not.
     async fn station_exists(&self, id: i64) -> StoreResult<bool>;
 
-    /// Stations changed at or after `since` (`None` for ones retired): what a replica reloads.
-    async fn changed_since(&self, since: DateTime<Utc>)
-        -> StoreResult<Vec<(i64, Option<Station>)>>;
+    /// `(id, version, active)` of stations changed at or after `since`: cheap rows a replica
+    /// compares with its index before reloading only the stale ones.
+    async fn changed_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<(i64, i64, bool)>>;
 
     /// Ids of stations changed by any process, as they commit; `None` when the backend has no
     /// such feed (SQLite: one process, healed by the periodic resync).
@@ -181,6 +200,47 @@ pub trait AccountStore: Send + Sync {
 
     /// Removes sessions expired at `now`; returns how many.
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// Rider problem reports. They live beside the stations and never change them.
+#[async_trait]
+pub trait ReportStore: Send + Sync {
+    /// Files a report about an active station (`NotFound` when it is unknown or retired).
+    async fn create_report(
+        &self,
+        station_id: i64,
+        report: &NewReport,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Report>;
+
+    /// Reports about one station (retired ones included), newest first, at most `limit`;
+    /// `status` `None` for all.
+    async fn reports_of_station(
+        &self,
+        station_id: i64,
+        status: Option<ReportStatus>,
+        limit: usize,
+    ) -> StoreResult<Vec<Report>>;
+
+    /// Reports about the stations in `scope`, newest first, at most `limit`, with each
+    /// station's code and name; `status` `None` for all.
+    async fn reports_for(
+        &self,
+        scope: ReportScope<'_>,
+        status: Option<ReportStatus>,
+        limit: usize,
+    ) -> StoreResult<Vec<InboxReport>>;
+
+    /// Resolves an open report of this station, atomically: `ReportNotFound` when the station
+    /// has no such report, `ReportAlreadyResolved` when someone resolved it first.
+    async fn resolve_report(
+        &self,
+        station_id: i64,
+        report_id: i64,
+        resolution: &Resolution,
+        actor: &Actor,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Report>;
 }
 
 /// Opens the store a URL names, creating and migrating it as needed.

@@ -28,9 +28,8 @@ pub const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// Databases created by these tests start with this prefix.
 const PG_PREFIX: &str = "yizhan_test_";
 
-/// A database with PostGIS installed that test databases are copied from (saves the ~0.7 s
-/// `CREATE EXTENSION postgis` per test).
-const PG_TEMPLATE: &str = "yizhan_tmpl_postgis";
+/// Templates of migrated PostGIS databases are named this plus a hash of the migrations.
+const PG_TEMPLATE_PREFIX: &str = "yizhan_tmpl_";
 
 /// Test databases older than this are leftovers of killed runs (live runs drop their own).
 const STALE_AFTER_SECS: u64 = 3600;
@@ -105,53 +104,79 @@ async fn pg_admin() -> PgConnection {
     }
 }
 
-/// Once per test process: drop leftovers of killed runs and make sure the PostGIS template exists.
-async fn pg_prepare() -> &'static str {
-    static READY: tokio::sync::OnceCell<&'static str> = tokio::sync::OnceCell::const_new();
-    READY
-        .get_or_init(|| async {
-            let mut admin = pg_admin().await;
-            drop_stale_databases(&mut admin).await;
-            ensure_template(&mut admin).await;
-            let _ = admin.close().await;
-            PG_TEMPLATE
-        })
-        .await
+/// The template for the migrations compiled into this build: a database that already has
+/// PostGIS and every migration, so a test database is one `CREATE DATABASE … TEMPLATE` away
+/// (installing PostGIS and migrating costs seconds per test on a busy machine).
+fn pg_template_name() -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for m in sqlx::migrate!("./migrations/postgres").iter() {
+        h.update(m.version.to_le_bytes());
+        h.update(&*m.checksum);
+    }
+    format!("{PG_TEMPLATE_PREFIX}{}", &hex::encode(h.finalize())[..16])
 }
 
-async fn drop_stale_databases(admin: &mut PgConnection) {
+/// Once per test process: drop leftovers of killed runs and make sure the template exists.
+async fn pg_prepare() -> &'static str {
+    static READY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    READY
+        .get_or_init(|| async {
+            let template = pg_template_name();
+            let mut admin = pg_admin().await;
+            drop_stale_databases(&mut admin, &template).await;
+            ensure_template(&mut admin, &template).await;
+            let _ = admin.close().await;
+            template
+        })
+        .await
+        .as_str()
+}
+
+async fn drop_stale_databases(admin: &mut PgConnection, template: &str) {
     let names: Vec<String> = sqlx::query_scalar(
         "SELECT datname FROM pg_database WHERE datname LIKE 'yizhan\\_test\\_%' \
-         OR datname LIKE 'yizhan\\_tmpl\\_build\\_%'",
+         OR datname LIKE 'yizhan\\_tmpl\\_%'",
     )
     .fetch_all(&mut *admin)
     .await
     .expect("listing test databases");
     let now = unix_now();
     for name in names {
-        // Names carry their creation time: yizhan_test_<secs>_<random>.
-        let created = name
-            .trim_start_matches(PG_PREFIX)
-            .trim_start_matches("yizhan_tmpl_build_")
-            .split('_')
-            .next()
-            .and_then(|s| s.parse::<u64>().ok())
-            .unwrap_or(0);
-        if now.saturating_sub(created) > STALE_AFTER_SECS {
+        if name == template {
+            continue;
+        }
+        if let Some(rest) = name
+            .strip_prefix(PG_PREFIX)
+            .or_else(|| name.strip_prefix("yizhan_tmpl_build_"))
+        {
+            // Names carry their creation time: yizhan_test_<secs>_<random>.
+            let created = rest
+                .split('_')
+                .next()
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(0);
+            if now.saturating_sub(created) > STALE_AFTER_SECS {
+                let _ = admin
+                    .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+                    .await;
+            }
+        } else {
+            // A template for other migrations (an older build): dropped unless in use.
             let _ = admin
-                .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+                .execute(format!("DROP DATABASE IF EXISTS \"{name}\"").as_str())
                 .await;
         }
     }
 }
 
-async fn ensure_template(admin: &mut PgConnection) {
+async fn ensure_template(admin: &mut PgConnection, template: &str) {
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(PG_TEMPLATE)
+            .bind(template)
             .fetch_one(&mut *admin)
             .await
-            .expect("looking for the PostGIS template");
+            .expect("looking for the test template database");
     if exists {
         return;
     }
@@ -161,32 +186,39 @@ async fn ensure_template(admin: &mut PgConnection) {
     admin
         .execute(format!("CREATE DATABASE \"{building}\"").as_str())
         .await
-        .expect("creating the PostGIS template database");
+        .expect("creating the template database");
+    // The application's own start-up path: migrations, PostGIS included.
+    match yizhan::store::postgres::PgStore::open(&with_database(&pg_admin_url(), &building)).await
     {
-        let mut conn = PgConnection::connect(&with_database(&pg_admin_url(), &building))
-            .await
-            .expect("connecting to the new template database");
-        if let Err(e) = conn.execute("CREATE EXTENSION IF NOT EXISTS postgis").await {
-            let _ = conn.close().await;
+        Ok(store) => store.pool().close().await,
+        Err(e) => {
             let _ = admin
                 .execute(format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)").as_str())
                 .await;
             panic!(
-                "\n\nPostgreSQL is reachable but PostGIS is not installed: {e}\n\
-                 apt-get install -y postgresql-15-postgis-3\n\n"
+                "\n\nPostgreSQL is reachable but a fresh database could not be migrated: {e}\n\
+                 If PostGIS is missing: apt-get install -y postgresql-15-postgis-3\n\n"
             );
         }
-        let _ = conn.close().await;
     }
-    let renamed = admin
-        .execute(format!("ALTER DATABASE \"{building}\" RENAME TO \"{PG_TEMPLATE}\"").as_str())
-        .await;
-    if renamed.is_err() {
-        // Another run published it first.
-        let _ = admin
-            .execute(format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)").as_str())
+    // The server may take a moment to notice the closed connections.
+    for _ in 0..100 {
+        let renamed = admin
+            .execute(format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\"").as_str())
             .await;
+        match renamed {
+            Ok(_) => return,
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55006") => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            // Another run published it first (42P04 duplicate_database), or something else:
+            // either way test databases fall back to a plain CREATE DATABASE if needed.
+            Err(_) => break,
+        }
     }
+    let _ = admin
+        .execute(format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)").as_str())
+        .await;
 }
 
 /// One test's own database, removed when dropped.
@@ -247,12 +279,16 @@ impl TestDb {
             }
         }
         if !created {
-            // Without the template the application's migration installs PostGIS itself.
+            // Without the template the application migrates (and installs PostGIS) itself.
             admin
                 .execute(format!("CREATE DATABASE \"{name}\"").as_str())
                 .await
                 .unwrap_or_else(|e| panic!("creating the test database {name}: {e}"));
         }
+        // Tests need no durability: skip the WAL flush at every commit.
+        let _ = admin
+            .execute(format!("ALTER DATABASE \"{name}\" SET synchronous_commit = off").as_str())
+            .await;
         let _ = admin.close().await;
         Self {
             url: with_database(&pg_admin_url(), &name),

@@ -1,5 +1,6 @@
-// Bootstrap: fill the page's strings, build the map and the rider view, load the basemap, and
-// register the service worker that lets the app start with no signal.
+// Bootstrap: fill the page's strings, show the view the address names (#manager: 站长, else
+// 找驿站), build each view the first time it is shown, and register the service worker that lets
+// the app start with no signal.
 import { counties } from './api.js';
 import { applyStatic, getLang, setLang } from './i18n.js';
 import { StationMap } from './map.js';
@@ -11,39 +12,71 @@ applyStatic();
 
 $('lang-toggle').addEventListener('click', () => setLang(getLang() === 'zh' ? 'en' : 'zh'));
 
-let rider;
-const map = new StationMap($('map'), {
-  onPick: (latlng) => rider.pick(latlng),
-  onSelect: (id, from) => rider.select(id, from),
-  onLocate: () => rider.locate(),
-});
+let map = null;
+let rider = null;
+let manager = null;
 
-rider = new RiderView({
-  chips: $('chips'),
-  openNow: $('open-now'),
-  modeInputs: [...document.querySelectorAll('input[name="mode"]')],
-  status: $('status'),
-  loading: $('loading'),
-  errorBox: $('error'),
-  errorText: $('error-text'),
-  retry: $('retry'),
-  count: $('list-count'),
-  results: $('results'),
-  demoBanner: $('demo-banner'),
-  offlineBanner: $('offline-banner'),
-}, map);
-rider.start();
-
-// The basemap is a nicety: without it the list and markers still work.
-counties()
-  .then(({ data }) => map.setBasemap(data))
-  .catch((e) => {
-    console.warn('basemap unavailable:', e);
-    const note = $('map-note');
-    note.dataset.i18n = 'error.basemap';
-    note.hidden = false;
-    applyStatic();
+/** The rider view: map, list, position. Built on first show, so a manager's visit asks no GPS. */
+function startRider() {
+  map = new StationMap($('map'), {
+    onPick: (latlng) => rider.pick(latlng),
+    onSelect: (id, from) => rider.select(id, from),
+    onLocate: () => rider.locate(),
   });
+
+  rider = new RiderView({
+    chips: $('chips'),
+    openNow: $('open-now'),
+    modeInputs: [...document.querySelectorAll('input[name="mode"]')],
+    status: $('status'),
+    loading: $('loading'),
+    errorBox: $('error'),
+    errorText: $('error-text'),
+    retry: $('retry'),
+    count: $('list-count'),
+    results: $('results'),
+    demoBanner: $('demo-banner'),
+    offlineBanner: $('offline-banner'),
+  }, map);
+  rider.start();
+
+  // The basemap is a nicety: without it the list and markers still work.
+  counties()
+    .then(({ data }) => map.setBasemap(data))
+    .catch((e) => {
+      console.warn('basemap unavailable:', e);
+      const note = $('map-note');
+      note.dataset.i18n = 'error.basemap';
+      note.hidden = false;
+      applyStatic();
+    });
+}
+
+/** The manager view lives in its own module, loaded when first asked for. */
+async function startManager() {
+  const { ManagerView } = await import('./manager.js');
+  manager ??= new ManagerView($('manager-view'));
+  manager.start();
+}
+
+function showView() {
+  const view = window.location.hash === '#manager' ? 'manager' : 'rider';
+  $('rider-view').hidden = view !== 'rider';
+  $('manager-view').hidden = view !== 'manager';
+  for (const a of document.querySelectorAll('.view-nav a')) {
+    if (a.dataset.view === view) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  if (view === 'rider') {
+    if (!rider) startRider();
+    else map.resize(); // it had no size while hidden
+  } else {
+    startManager().catch((e) => console.error('manager view failed to load:', e));
+  }
+}
+
+window.addEventListener('hashchange', showView);
+showView();
 
 if ('serviceWorker' in navigator && window.isSecureContext) {
   window.addEventListener('load', () => {

@@ -201,6 +201,11 @@ export class StationMap {
     else if (origin) this.map.setView([origin.lat, origin.lon], Math.max(this.map.getZoom(), 14), { animate: false });
   }
 
+  /** Measures the container again (after it was hidden or resized). */
+  resize() {
+    this.map.invalidateSize({ pan: false });
+  }
+
   /** Highlights one station marker and brings it into view. */
   focusStation(id) {
     const prev = this.markers.get(this.selectedId);

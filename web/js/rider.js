@@ -1,6 +1,6 @@
 // The rider view (找驿站): find the rider's position, ask for the nearest open stations with the
 // amenities they need, and show them as a list and on the map. All API text goes in via textContent.
-import { ApiError, locateByIp, nearestStations } from './api.js';
+import { ApiError, fileReport, locateByIp, nearestStations } from './api.js';
 import { AMENITIES, AMENITY_ICON, amenityLabel, formatDateTime, formatHours, onLangChange, t } from './i18n.js';
 
 /** The chips offered as filters, most asked-for first; every amenity still shows on the cards. */
@@ -12,6 +12,8 @@ const LIMIT = 10;
 const GEO_TIMEOUT_MS = 8000;
 const MODE_KEY = 'yizhan.mode';
 const NAV_APPS = ['amap', 'baidu', 'tencent'];
+const REPORT_KINDS = ['closed', 'amenity_broken', 'wrong_location', 'other'];
+const REPORT_NOTE_MAX = 500;
 
 function el(tag, className, text) {
   const e = document.createElement(tag);
@@ -96,6 +98,10 @@ export class RiderView {
     this.inflight = null;
     this.originSeq = 0;
     this.chips = new Map();
+    // The problem report being written (kept across redraws of the list), and the stations
+    // already reported this session: {id, kind, amenity, note, busy, error}.
+    this.report = null;
+    this.reported = new Set();
     try {
       if (localStorage.getItem(MODE_KEY) === 'ebike') this.state.mode = 'ebike';
     } catch { /* storage disabled */ }
@@ -120,7 +126,7 @@ export class RiderView {
     }
     retry.addEventListener('click', () => this.error?.retry());
     results.addEventListener('click', (e) => {
-      if (e.target.closest('a')) return; // links do their own thing
+      if (e.target.closest('a, .report')) return; // links and the report form do their own thing
       const li = e.target.closest('li.station');
       if (li) this.select(Number(li.dataset.id), 'list');
     });
@@ -435,7 +441,180 @@ export class RiderView {
     if (item.verified_at) {
       li.append(el('p', 'station-verified', t('verified.at', { date: formatDateTime(item.verified_at, false) })));
     }
+    li.append(this.renderReport(item));
     return li;
+  }
+
+  // ---- problem reports (纠错) ------------------------------------------------------------------
+
+  /** The card's "report a problem" button, its open form, or the thank-you once sent. */
+  renderReport(item) {
+    const box = el('div', 'report');
+    if (this.reported.has(item.id)) {
+      const done = el('p', 'report-sent', t('report.sent'));
+      done.setAttribute('role', 'status');
+      done.tabIndex = -1;
+      box.append(done);
+      return box;
+    }
+    const r = this.report?.id === item.id ? this.report : null;
+    if (!r) {
+      const open = el('button', 'link-btn report-open', t('report.open'));
+      open.type = 'button';
+      open.setAttribute('aria-label', t('report.open_label', { name: item.name }));
+      open.addEventListener('click', () => {
+        const amenity = Array.isArray(item.amenities) && item.amenities.length ? item.amenities[0] : AMENITIES[0][0];
+        const prev = this.report;
+        this.report = { id: item.id, kind: 'closed', amenity, note: '', busy: false, error: null };
+        const other = prev && prev.id !== item.id ? this.state.items.find((x) => x.id === prev.id) : null;
+        if (other) this.refreshReport(other);
+        this.refreshReport(item);
+        this.dom.results.querySelector(`li.station[data-id="${item.id}"] .report select`)?.focus();
+      });
+      box.append(open);
+      return box;
+    }
+    const form = el('form', 'report-form');
+    form.noValidate = true;
+    form.setAttribute('aria-label', t('report.open_label', { name: item.name }));
+    form.append(el('p', 'report-title', t('report.title')));
+    const uid = `report-${item.id}`;
+
+    const kind = document.createElement('select');
+    kind.id = `${uid}-kind`;
+    kind.name = 'kind';
+    for (const k of REPORT_KINDS) {
+      const o = el('option', null, t(`report.kind.${k}`));
+      o.value = k;
+      o.selected = k === r.kind;
+      kind.append(o);
+    }
+    form.append(this.labelled(t('report.kind'), kind));
+
+    const amenity = document.createElement('select');
+    amenity.id = `${uid}-amenity`;
+    amenity.name = 'amenity';
+    // The station's own amenities first: those are the ones a rider can find broken.
+    const own = Array.isArray(item.amenities) ? item.amenities : [];
+    const keys = [...own, ...AMENITIES.map(([k]) => k).filter((k) => !own.includes(k))];
+    for (const k of keys) {
+      const o = el('option', null, amenityLabel(k));
+      o.value = k;
+      o.selected = k === r.amenity;
+      amenity.append(o);
+    }
+    const amenityField = this.labelled(t('report.amenity'), amenity);
+    amenityField.hidden = r.kind !== 'amenity_broken';
+    form.append(amenityField);
+
+    const note = document.createElement('textarea');
+    note.id = `${uid}-note`;
+    note.name = 'note';
+    note.rows = 3;
+    note.maxLength = REPORT_NOTE_MAX;
+    note.value = r.note;
+    const count = el('p', 'report-count', t('report.note_count', { n: r.note.length, max: REPORT_NOTE_MAX }));
+    count.id = `${uid}-count`;
+    note.setAttribute('aria-describedby', count.id);
+    const noteField = this.labelled(t('report.note'), note);
+    noteField.append(count);
+    form.append(noteField);
+
+    kind.addEventListener('change', () => {
+      r.kind = kind.value;
+      amenityField.hidden = r.kind !== 'amenity_broken';
+    });
+    amenity.addEventListener('change', () => { r.amenity = amenity.value; });
+    note.addEventListener('input', () => {
+      r.note = note.value;
+      count.textContent = t('report.note_count', { n: [...note.value].length, max: REPORT_NOTE_MAX });
+    });
+
+    const err = el('p', 'form-error');
+    err.setAttribute('role', 'alert');
+    err.hidden = !r.error;
+    if (r.error) err.textContent = t(r.error.key, r.error.params);
+    form.append(err);
+
+    const buttons = el('div', 'report-buttons');
+    const send = el('button', 'btn btn-primary btn-small', t(r.busy ? 'report.sending' : 'report.send'));
+    send.type = 'submit';
+    send.disabled = r.busy;
+    const cancel = el('button', 'btn btn-small', t('report.cancel'));
+    cancel.type = 'button';
+    cancel.addEventListener('click', () => {
+      this.report = null;
+      this.refreshReport(item);
+      this.reportBox(item)?.querySelector('button')?.focus();
+    });
+    buttons.append(send, cancel);
+    form.append(buttons);
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.sendReport(item);
+    });
+    box.append(form);
+    return box;
+  }
+
+  reportBox(item) {
+    return this.dom.results.querySelector(`li.station[data-id="${item.id}"] > .report`);
+  }
+
+  /** Redraws only the report part of one card (keeps the list's scroll position and the other cards). */
+  refreshReport(item) {
+    this.reportBox(item)?.replaceWith(this.renderReport(item));
+  }
+
+  labelled(text, control) {
+    const wrap = el('div', 'field');
+    const label = el('label', 'field-label', text);
+    label.htmlFor = control.id;
+    wrap.append(label, control);
+    return wrap;
+  }
+
+  async sendReport(item) {
+    const r = this.report;
+    if (!r || r.id !== item.id || r.busy) return;
+    const note = r.note.trim();
+    if ([...note].length > REPORT_NOTE_MAX) {
+      r.error = { key: 'report.too_long', params: { max: REPORT_NOTE_MAX } };
+      this.refreshReport(item);
+      return;
+    }
+    const body = { kind: r.kind };
+    if (r.kind === 'amenity_broken') body.amenity = r.amenity;
+    if (note) body.note = note;
+    const { origin } = this.state;
+    if (origin) {
+      // About 100 m: enough to place the report, not the rider.
+      body.lat = Math.round(origin.lat * 1000) / 1000;
+      body.lon = Math.round(origin.lon * 1000) / 1000;
+    }
+    r.busy = true;
+    r.error = null;
+    this.refreshReport(item);
+    try {
+      await fileReport(item.id, body);
+      this.reported.add(item.id);
+      if (this.report === r) this.report = null;
+      this.refreshReport(item);
+      // The button that had focus is gone: keep the rider's place on the thank-you.
+      this.reportBox(item)?.querySelector('.report-sent')?.focus({ preventScroll: true });
+      return;
+    } catch (e) {
+      r.busy = false;
+      if (e instanceof ApiError && e.status === 429) {
+        r.error = e.retryAfter ? { key: 'report.rate_limited_s', params: { n: e.retryAfter } } : { key: 'report.rate_limited' };
+      } else {
+        let message = e?.message || String(e);
+        if (e?.code === 'network' || e?.code === 'offline') message = t('error.network');
+        else if (e?.code === 'timeout') message = t('error.timeout');
+        r.error = { key: 'report.failed', params: { message } };
+      }
+    }
+    this.refreshReport(item);
   }
 
   renderBadge(item) {

@@ -7,54 +7,16 @@
 // from the system (CHROMIUM, default /usr/bin/chromium); Playwright never downloads a browser.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { chromium } from 'playwright-core';
-
-const BASE = process.env.YIZHAN_URL?.replace(/\/+$/, '');
-const SKIP = BASE ? false : 'YIZHAN_URL is not set (e.g. http://127.0.0.1:8080)';
-const NANCHANG = { latitude: 28.68, longitude: 115.89, accuracy: 25 };
-const NEAREST = '/api/v1/stations/nearest';
-const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1 };
+import {
+  BASE, NANCHANG, SKIP, isNearest, launchBrowser, listSettled, openApp as openContext,
+} from './support.mjs';
 
 let browser;
 
 /** Each test is reported as skipped (not silently absent) when there is no server to test. */
 const it = (name, fn) => test(name, { skip: SKIP, timeout: 60000 }, fn);
 
-/** Opens a fresh phone-sized context; records console errors and every request that leaves BASE. */
-async function openApp({ geolocation = null, serviceWorkers = 'block' } = {}) {
-  const context = await browser.newContext({
-    ...PHONE,
-    locale: 'zh-CN',
-    timezoneId: 'Asia/Shanghai',
-    serviceWorkers,
-    ...(geolocation ? { geolocation, permissions: ['geolocation'] } : {}),
-  });
-  const origin = new URL(BASE).origin;
-  const seen = { consoleErrors: [], foreign: [] };
-  context.on('request', (r) => {
-    const u = new URL(r.url());
-    if (u.protocol !== 'data:' && u.protocol !== 'blob:' && u.origin !== origin) seen.foreign.push(r.url());
-  });
-  // Nothing may leave the machine during a test, whatever the page tries.
-  await context.route((url) => url.origin !== origin && url.protocol.startsWith('http'), (route) => route.abort());
-  const page = await context.newPage();
-  page.setDefaultTimeout(15000);
-  page.on('console', (m) => {
-    if (m.type() === 'error') seen.consoleErrors.push(m.text());
-  });
-  page.on('pageerror', (e) => seen.consoleErrors.push(`pageerror: ${e.message}`));
-  return { context, page, ...seen, seen };
-}
-
-const isNearest = (r) => new URL(r.url()).pathname === NEAREST;
-
-/** Waits until the list shows the answer to the latest query (not loading, at least one card or the empty note). */
-async function listSettled(page) {
-  await page.waitForFunction(() => {
-    const ol = document.querySelector('#results');
-    return ol && ol.getAttribute('aria-busy') === 'false' && ol.children.length > 0;
-  });
-}
+const openApp = (opts) => openContext(browser, opts);
 
 async function gotoWithGps(page) {
   const first = page.waitForResponse(isNearest);
@@ -68,11 +30,7 @@ async function gotoWithGps(page) {
 describe('rider view (找驿站)', () => {
   before(async () => {
     if (SKIP) return;
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-    });
+    browser = await launchBrowser();
   });
   after(async () => {
     await browser?.close();

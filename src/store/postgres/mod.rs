@@ -16,6 +16,8 @@ mod accounts;
 
 /// Audited station changes.
 mod edits;
+/// Rider problem reports.
+mod reports;
 
 /// The NOTIFY channel carrying ids of changed stations between replicas.
 pub const CHANGE_CHANNEL: &str = "yizhan_stations";

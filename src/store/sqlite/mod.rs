@@ -15,6 +15,8 @@ use std::time::Duration;
 mod accounts;
 /// Audited station changes.
 mod edits;
+/// Rider problem reports.
+mod reports;
 
 /// A GeoPackage-backed store.
 #[derive(Clone)]
@@ -96,7 +98,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         if let Some(dir) = opts.get_filename().parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| sqlx::Error::Io(e))?;
+                std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
             }
         }
         let pool = SqlitePoolOptions::new()
@@ -104,6 +106,12 @@ impl SqliteStore {
             .connect_with(opts)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        // In WAL mode the first migration's header (application_id 'GPKG', user_version) sits
+        // in the -wal file until a checkpoint; GDAL reads the header from the main file and
+        // warns "bad application_id" while the service runs. Copy it over now.
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await?;
         Ok(Self {
             pool,
             write_lock: Default::default(),

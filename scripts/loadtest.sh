@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# Load test of GET /api/v1/stations/nearest, loopback only, bounded in time.
+#
+#   scripts/loadtest.sh [http|cold|all]      (default: all)
+#
+# http: builds --release, creates a fresh PostGIS database, starts `yizhan serve` once so it seeds
+#       the demo stations (optionally imports LOAD_STATIONS synthetic ones as well), then runs TWO
+#       servers on that database: the normal one (--nearest-engine index) and the baseline
+#       (--nearest-engine store: PostGIS `ORDER BY geom <-> point LIMIT k` per request), and drives
+#       each with wrk at CONNECTIONS connections for DURATION seconds at random points around
+#       Nanchang/Jiangxi (scripts/nearest.lua). Prints req/s, p50, p99 and the ratio.
+# cold: generates COLD_STATIONS synthetic stations (scripts/gen_stations.py, fixed seed), imports
+#       them with `yizhan import` into a fresh GeoPackage and a fresh PostGIS database (timed), and
+#       measures the time from process start to /healthz answering, COLD_RUNS times per store.
+#
+# Everything it starts is stopped and every database it creates is dropped on exit.
+# Settings (env): DURATION=20 WARMUP=3 CONNECTIONS=64 WRK_THREADS=2 LOAD_STATIONS=0
+#                 COLD_STATIONS=1000000 COLD_RUNS=3 PG=postgres://postgres@127.0.0.1:5432
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+WHAT=${1:-all}
+DURATION=${DURATION:-20}
+WARMUP=${WARMUP:-3}
+CONNECTIONS=${CONNECTIONS:-64}
+WRK_THREADS=${WRK_THREADS:-2}
+LOAD_STATIONS=${LOAD_STATIONS:-0}
+COLD_STATIONS=${COLD_STATIONS:-1000000}
+COLD_RUNS=${COLD_RUNS:-3}
+PG=${PG:-postgres://postgres@127.0.0.1:5432}
+PGHOST=127.0.0.1
+PGUSER=postgres
+export PGHOST PGUSER
+
+case "$WHAT" in http | cold | all) ;; *)
+  echo "usage: $0 [http|cold|all]" >&2
+  exit 2
+  ;;
+esac
+
+BIN=$ROOT/target/release/yizhan
+WORK=$(mktemp -d /tmp/yizhan-loadtest.XXXXXX)
+PIDS=()
+DBS=()
+SUMMARY=$WORK/summary.txt
+: >"$SUMMARY"
+
+say() { printf '%s\n' "$*" | tee -a "$SUMMARY"; }
+step() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)" >&2; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+stop_pid() {
+  local pid=$1
+  kill "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$?
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  for db in "${DBS[@]}"; do dropdb --if-exists "$db" 2>/dev/null || true; done
+  if [ -s "$SUMMARY" ]; then
+    mkdir -p "$ROOT/target/loadtest"
+    cp "$SUMMARY" "$ROOT/target/loadtest/summary-$(date +%Y%m%d-%H%M%S).txt"
+  fi
+  rm -rf "$WORK"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_server NAME PORT URL ENGINE: starts `yizhan serve` in the background; sets SERVER_PID.
+start_server() {
+  local name=$1 port=$2 url=$3 engine=$4
+  RUST_LOG=${RUST_LOG:-warn,yizhan::startup=info} "$BIN" serve --listen "127.0.0.1:$port" \
+    --database-url "$url" --nearest-engine "$engine" >>"$WORK/$name.log" 2>&1 &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+}
+
+# wait_healthy PORT SECONDS: polls /healthz every 10 ms.
+wait_healthy() {
+  local port=$1 limit=$2 t0
+  t0=$(now)
+  until curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$port/healthz"; do
+    kill -0 "$SERVER_PID" 2>/dev/null || { echo "server on $port died:" >&2; tail -20 "$WORK"/*.log >&2; exit 1; }
+    if awk -v a="$t0" -v b="$(now)" -v l="$limit" 'BEGIN { exit !(b - a > l) }'; then
+      echo "server on $port not healthy after ${limit}s" >&2
+      exit 1
+    fi
+    sleep 0.01
+  done
+}
+
+rss_mb() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+
+machine_load() { cut -d' ' -f1-3 /proc/loadavg; }
+
+build() {
+  step "cargo build --release"
+  cargo build --release --bin yizhan 2>&1 | tail -n 2 >&2
+  command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+  pg_isready -h 127.0.0.1 -q || { echo "PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1; }
+}
+
+# run_wrk NAME PORT: warm-up, then the measured run; prints the RESULT line.
+run_wrk() {
+  local name=$1 port=$2
+  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" -s scripts/nearest.lua \
+    "http://127.0.0.1:$port" >/dev/null
+  echo "load average before $name: $(machine_load)" >&2
+  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s scripts/nearest.lua \
+    "http://127.0.0.1:$port" >"$WORK/wrk-$name.txt"
+  grep '^RESULT' "$WORK/wrk-$name.txt"
+}
+
+field() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<"$1"; }
+
+http_test() {
+  local db="yizhan_load_$$" port_a port_b url
+  step "fresh PostGIS database $db"
+  createdb "$db"
+  DBS+=("$db")
+  url="$PG/$db"
+  port_a=$(free_port)
+  start_server index "$port_a" "$url" index
+  local pid_a=$SERVER_PID
+  wait_healthy "$port_a" 120
+  if [ "$LOAD_STATIONS" -gt 0 ]; then
+    step "importing $LOAD_STATIONS synthetic stations"
+    python3 scripts/gen_stations.py "$LOAD_STATIONS" >"$WORK/load.csv"
+    "$BIN" import "$WORK/load.csv" --database-url "$url" >&2
+    stop_pid "$pid_a"
+    start_server index "$port_a" "$url" index
+    wait_healthy "$port_a" 120
+  fi
+  local n
+  n=$(curl -sf "http://127.0.0.1:$port_a/healthz" | sed -n 's/.*"stations":\([0-9]*\).*/\1/p')
+  port_b=$(free_port)
+  start_server store "$port_b" "$url" store
+  wait_healthy "$port_b" 120
+  curl -sf "http://127.0.0.1:$port_a/api/v1/stations/nearest?lat=28.68&lon=115.89&limit=5" >/dev/null
+  curl -sf "http://127.0.0.1:$port_b/api/v1/stations/nearest?lat=28.68&lon=115.89&limit=5" >/dev/null
+
+  step "wrk: index engine (${DURATION}s, $CONNECTIONS connections, $WRK_THREADS wrk threads)"
+  local a b
+  a=$(run_wrk index "$port_a")
+  step "wrk: PostGIS per request (${DURATION}s, $CONNECTIONS connections, $WRK_THREADS wrk threads)"
+  b=$(run_wrk store "$port_b")
+
+  say ""
+  say "HTTP GET /api/v1/stations/nearest?limit=5, $n stations in PostGIS, $CONNECTIONS connections, ${DURATION}s each, wrk -t$WRK_THREADS on the same 2 cores"
+  say "| engine | req/s | p50 ms | p90 ms | p99 ms | max ms | errors (non-2xx, timeouts) |"
+  say "|---|---:|---:|---:|---:|---:|---:|"
+  for pair in "index:$a" "store (PostGIS per request):$b"; do
+    local name=${pair%%:*} r=${pair#*:}
+    say "| $name | $(field "$r" req_s) | $(field "$r" p50_ms) | $(field "$r" p90_ms) | $(field "$r" p99_ms) | $(field "$r" max_ms) | $(field "$r" errors_status), $(field "$r" errors_timeout) |"
+  done
+  say "ratio index/PostGIS req/s: $(awk -v a="$(field "$a" req_s)" -v b="$(field "$b" req_s)" 'BEGIN { printf "%.1fx", a / b }')"
+  say "server RSS after the runs: index $(rss_mb "$pid_a") MB, store $(rss_mb "$SERVER_PID") MB"
+}
+
+# cold_start NAME URL: COLD_RUNS starts, each timed from exec to /healthz answering.
+cold_start() {
+  local name=$1 url=$2 port t0 t1 times=() pid
+  for run in $(seq 1 "$COLD_RUNS"); do
+    port=$(free_port)
+    t0=$(now)
+    start_server "cold-$name" "$port" "$url" index
+    pid=$SERVER_PID
+    wait_healthy "$port" 300
+    t1=$(now)
+    local n
+    n=$(curl -sf "http://127.0.0.1:$port/healthz" | sed -n 's/.*"stations":\([0-9]*\).*/\1/p')
+    times+=("$(elapsed "$t0" "$t1")")
+    echo "$name start $run: $(elapsed "$t0" "$t1") s to /healthz, $n stations, RSS $(rss_mb "$pid") MB" >&2
+    COLD_RSS=$(rss_mb "$pid")
+    COLD_N=$n
+    stop_pid "$pid"
+  done
+  COLD_TIMES=$(printf '%s\n' "${times[@]}" | sort -n | paste -sd' ')
+  COLD_MEDIAN=$(printf '%s\n' "${times[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+  grep -h "index built" "$WORK/cold-$name.log" | tail -n 1 >&2 || true
+}
+
+cold_test() {
+  step "generating $COLD_STATIONS synthetic stations"
+  local csv=$WORK/cold.csv t0 t1
+  t0=$(now)
+  python3 scripts/gen_stations.py "$COLD_STATIONS" >"$csv"
+  echo "generated in $(elapsed "$t0" "$(now)") s ($(du -h "$csv" | cut -f1))" >&2
+
+  say ""
+  say "cold start with $COLD_STATIONS stations: exec to /healthz answering (index built), $COLD_RUNS runs each"
+  say "| store | import (yizhan import, one transaction) | start times s (sorted) | median s | RSS MB |"
+  say "|---|---:|---|---:|---:|"
+
+  step "import into a fresh GeoPackage"
+  local gpkg="sqlite://$WORK/cold.gpkg"
+  t0=$(now)
+  timeout "${IMPORT_TIMEOUT:-1800}" "$BIN" import "$csv" --database-url "$gpkg" >&2
+  t1=$(now)
+  local imp_sqlite
+  imp_sqlite=$(elapsed "$t0" "$t1")
+  echo "sqlite import: $imp_sqlite s" >&2
+  cold_start sqlite "$gpkg"
+  say "| SQLite/GeoPackage | $imp_sqlite s | $COLD_TIMES | $COLD_MEDIAN | $COLD_RSS |"
+
+  local db="yizhan_cold_$$"
+  step "import into a fresh PostGIS database $db"
+  createdb "$db"
+  DBS+=("$db")
+  t0=$(now)
+  timeout "${IMPORT_TIMEOUT:-1800}" "$BIN" import "$csv" --database-url "$PG/$db" >&2
+  t1=$(now)
+  local imp_pg
+  imp_pg=$(elapsed "$t0" "$t1")
+  echo "postgres import: $imp_pg s" >&2
+  psql -d "$db" -qc "VACUUM ANALYZE stations" >&2
+  cold_start postgres "$PG/$db"
+  say "| PostgreSQL/PostGIS | $imp_pg s | $COLD_TIMES | $COLD_MEDIAN | $COLD_RSS |"
+}
+
+build
+say "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo); load average at start $(machine_load)"
+case "$WHAT" in
+  http) http_test ;;
+  cold) cold_test ;;
+  all)
+    http_test
+    cold_test
+    ;;
+esac
+echo >&2
+cat "$SUMMARY"

@@ -676,11 +676,30 @@ impl StationIndex {
         self.current.load_full()
     }
 
-    /// Publishes changed stations (`None` = no longer active). Writers queue; readers don't.
+    /// Publishes changed stations (`None` = no longer active) as given. Writers queue;
+    /// readers don't.
     pub fn apply(&self, changes: Vec<(i64, Option<Station>)>) {
         let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let next = self.current.load().with_changes(changes);
         self.current.store(Arc::new(next));
+    }
+
+    /// Publishes changed stations read from the store, ignoring any older than the one
+    /// indexed: two edits finishing out of order, or a resync that read the store just before
+    /// an edit, must not undo the newer state. Versions only grow, so the check is exact.
+    pub fn apply_newer(&self, changes: Vec<(i64, Option<Station>)>) {
+        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.current.load();
+        let changes: Vec<_> = changes
+            .into_iter()
+            .filter(|(id, s)| match (s, current.get(*id)) {
+                (Some(new), Some(old)) => new.version > old.version,
+                _ => true,
+            })
+            .collect();
+        if !changes.is_empty() {
+            self.current.store(Arc::new(current.with_changes(changes)));
+        }
     }
 
     /// Replaces everything (a full resync from the store).

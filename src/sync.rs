@@ -22,7 +22,7 @@ pub async fn reload_station(
     let fresh = store.get_station(id).await?;
     let known = index.load().get(id).map(|s| s.version);
     if known != fresh.as_ref().map(|s| s.version) {
-        index.apply(vec![(id, fresh)]);
+        index.apply_newer(vec![(id, fresh)]);
     }
     Ok(())
 }
@@ -52,7 +52,7 @@ pub async fn resync_since(
         changes.push((id, store.get_station(id).await?));
     }
     if !changes.is_empty() {
-        index.apply(changes);
+        index.apply_newer(changes);
     }
     Ok(stale.len())
 }

@@ -269,6 +269,30 @@ async fn repeated_failures_for_one_login_get_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn parallel_guesses_cannot_exceed_the_quota() {
+    let app = spawn_empty_app().await;
+    add_account(&app, "mgr.p", Role::Manager, &[]).await;
+    let guesses = (0..12).map(|i| {
+        let app = &app;
+        async move {
+            post_login(app, "mgr.p", &format!("parallel guess {i}"))
+                .await
+                .status()
+        }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    let tried = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((tried, refused), (5, 7), "{statuses:?}");
+}
+
+#[tokio::test]
 async fn repeated_failures_from_one_address_get_429() {
     let app = spawn_empty_app().await;
     add_account(&app, "mgr.d", Role::Manager, &[]).await;

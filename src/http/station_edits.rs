@@ -125,7 +125,7 @@ pub async fn update_station(
     let stored = store
         .update_station(&before, &after, AuditAction::Update, &actor(&user))
         .await?;
-    index.apply(vec![(id, Some(stored.clone()))]);
+    index.apply_newer(vec![(id, Some(stored.clone()))]);
     Ok(station_response(StatusCode::OK, &stored))
 }
 
@@ -200,7 +200,7 @@ pub async fn create_station(
     };
     new.validate()?;
     let created = store.create_station(&new, &actor(&user)).await?;
-    index.apply(vec![(created.id, Some(created.clone()))]);
+    index.apply_newer(vec![(created.id, Some(created.clone()))]);
     let mut res = station_response(StatusCode::CREATED, &created);
     if let Ok(loc) = format!("/api/v1/stations/{}", created.id).parse() {
         res.headers_mut().insert(header::LOCATION, loc);
@@ -230,7 +230,7 @@ pub async fn retire_station(
     user.require_admin()?;
     let expected = if_match(&headers)?;
     store.retire_station(id, expected, &actor(&user)).await?;
-    index.apply(vec![(id, None)]);
+    index.apply_newer(vec![(id, None)]);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -259,6 +259,6 @@ pub async fn verify_station(
     let stored = store
         .update_station(&before, &after, AuditAction::Verify, &actor(&user))
         .await?;
-    index.apply(vec![(id, Some(stored.clone()))]);
+    index.apply_newer(vec![(id, Some(stored.clone()))]);
     Ok(station_response(StatusCode::OK, &stored))
 }

@@ -188,8 +188,7 @@ async fn ensure_template(admin: &mut PgConnection, template: &str) {
         .await
         .expect("creating the template database");
     // The application's own start-up path: migrations, PostGIS included.
-    match yizhan::store::postgres::PgStore::open(&with_database(&pg_admin_url(), &building)).await
-    {
+    match yizhan::store::postgres::PgStore::open(&with_database(&pg_admin_url(), &building)).await {
         Ok(store) => store.pool().close().await,
         Err(e) => {
             let _ = admin

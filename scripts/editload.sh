@@ -9,11 +9,12 @@
 # (28.68, 115.89), then drives GET /api/v1/stations/nearest with wrk at random points
 # (scripts/nearest.lua, the same as scripts/loadtest.sh):
 #   1. baseline: wrk alone;
-#   2. the same wrk run while ONE writer (scripts/editload_writer.py, one keep-alive connection,
+#   2. for reference, the writer below alone (no read load) for the same time;
+#   3. the same wrk run while ONE writer (scripts/editload_writer.py, one keep-alive connection,
 #      one request at a time) PATCHes those stations as fast as it can with If-Match, keeping the
 #      ETags it is given; it counts 200s, 412s, other 4xx, 5xx and network errors, and at the end
 #      checks that the store holds the version it last saw for every station.
-# Prints one table: store | edits/s | nearest req/s without/with edits | p99 without/with | ratios.
+# Prints one table: store | edits/s alone | edits/s under reads | nearest req/s without/with edits | p99 without/with | ratios.
 # The load average is printed before every measured run (others may be building on this machine).
 #
 # Everything it starts is stopped, its temp dir removed and its PostGIS database dropped on exit.
@@ -126,6 +127,33 @@ wrk_run() {
 field() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<"$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
+# start_writer LABEL PORT TOKEN IDS: starts scripts/editload_writer.py and waits until it has its
+# ETags and is PATCHing; sets WPID.
+start_writer() {
+  local label=$1 port=$2 token=$3 ids=$4 ready=$WORK/writer-$1.ready
+  python3 scripts/editload_writer.py --port "$port" --token "$token" --ids "$ids" \
+    --ready "$ready" --max-seconds $((WARMUP + DURATION + 60)) >"$WORK/writer-$label.txt" 2>&1 &
+  WPID=$!
+  PIDS+=("$WPID")
+  for _ in $(seq 1 3000); do
+    [ -e "$ready" ] && return 0
+    kill -0 "$WPID" 2>/dev/null || { cat "$WORK/writer-$label.txt" >&2; exit 1; }
+    sleep 0.01
+  done
+  echo "writer not ready after 30 s" >&2
+  exit 1
+}
+
+# stop_writer LABEL: stops the writer started last, sets WLINE to its WRITER line (its last error,
+# if any, goes to stderr and the summary). Not in $(...): the writer is a child of this shell.
+stop_writer() {
+  local label=$1
+  kill -TERM "$WPID"
+  wait "$WPID" || { cat "$WORK/writer-$label.txt" >&2; exit 1; }
+  grep -h '^WRITER_LAST_ERROR' "$WORK/writer-$label.txt" | sed "s/^/  $label: /" | tee -a "$SUMMARY" >&2 || true
+  WLINE=$(grep '^WRITER ' "$WORK/writer-$label.txt")
+}
+
 ROWS=()
 
 # one_store NAME: the whole measurement on one store; appends a row to ROWS.
@@ -181,32 +209,28 @@ print(json.load(urllib.request.urlopen(req, timeout=30))["token"])' \
   local base
   base=$(wrk_run "$name-alone" "$port")
 
+  step "$label: one writer alone, no read load (${DURATION}s)"
+  start_writer "$name-alone" "$port" "$token" "$ids"
+  sleep "$WARMUP"
+  printf '  load average before %s: %s\n' "$name-writer-alone" "$(machine_load)" | tee -a "$SUMMARY" >&2
+  kill -USR1 "$WPID"
+  sleep "$DURATION"
+  stop_writer "$name-alone"
+  local walone=$WLINE
+
   step "$label: nearest while one writer edits"
-  local ready=$WORK/writer-$name.ready wpid
-  python3 scripts/editload_writer.py --port "$port" --token "$token" --ids "$ids" \
-    --ready "$ready" --max-seconds $((WARMUP + DURATION + 60)) >"$WORK/writer-$name.txt" 2>&1 &
-  wpid=$!
-  PIDS+=("$wpid")
-  for _ in $(seq 1 3000); do
-    [ -e "$ready" ] && break
-    kill -0 "$wpid" 2>/dev/null || { cat "$WORK/writer-$name.txt" >&2; exit 1; }
-    sleep 0.01
-  done
-  [ -e "$ready" ] || { echo "writer not ready after 30 s" >&2; exit 1; }
-  WPID=$wpid
+  start_writer "$name-edits" "$port" "$token" "$ids"
   on_measure_start() { kill -USR1 "$WPID"; }
   local edit
   edit=$(wrk_run "$name-edits" "$port")
   unset -f on_measure_start
-  kill -TERM "$wpid"
-  wait "$wpid" || { cat "$WORK/writer-$name.txt" >&2; exit 1; }
-  local w
-  w=$(grep '^WRITER ' "$WORK/writer-$name.txt")
-  grep -h '^WRITER_LAST_ERROR' "$WORK/writer-$name.txt" | sed 's/^/  /' | tee -a "$SUMMARY" >&2 || true
+  stop_writer "$name-edits"
+  local w=$WLINE
 
   say "  nearest alone:      $base"
   say "  nearest with edits: $edit"
-  say "  writer:             $w"
+  say "  writer alone:       $walone"
+  say "  writer under reads: $w"
   local panics
   panics=$(grep -ciE 'panic|ERROR' "$WORK/serve-$name.log" || true)
   say "  server log lines matching panic/ERROR: $panics"
@@ -216,7 +240,7 @@ print(json.load(urllib.request.urlopen(req, timeout=30))["token"])' \
   local errs_base errs_edit
   errs_base=$(($(field "$base" errors_status) + $(field "$base" errors_timeout) + $(field "$base" errors_connect) + $(field "$base" errors_read)))
   errs_edit=$(($(field "$edit" errors_status) + $(field "$edit" errors_timeout) + $(field "$edit" errors_connect) + $(field "$edit" errors_read)))
-  ROWS+=("| $label | $(field "$w" window_edits_s) ($(field "$w" window_ok) ok, $(field "$w" window_412) × 412, $(($(field "$w" window_4xx) + $(field "$w" window_5xx) + $(field "$w" window_neterr))) errors; PATCH p50/p99 $(field "$w" window_patch_p50_ms)/$(field "$w" window_patch_p99_ms) ms) | $(field "$base" req_s) / $(field "$edit" req_s) | $(field "$base" p50_ms) / $(field "$edit" p50_ms) | $(field "$base" p99_ms) / $(field "$edit" p99_ms) | $(ratio "$(field "$edit" req_s)" "$(field "$base" req_s)") | $(ratio "$(field "$edit" p99_ms)" "$(field "$base" p99_ms)") | $errs_base / $errs_edit |")
+  ROWS+=("| $label | $(field "$walone" window_edits_s) | $(field "$w" window_edits_s) ($(field "$w" window_ok) ok, $(field "$w" window_412) × 412, $(($(field "$w" window_4xx) + $(field "$w" window_5xx) + $(field "$w" window_neterr))) errors; PATCH p50/p99 $(field "$w" window_patch_p50_ms)/$(field "$w" window_patch_p99_ms) ms) | $(field "$base" req_s) / $(field "$edit" req_s) | $(field "$base" p50_ms) / $(field "$edit" p50_ms) | $(field "$base" p99_ms) / $(field "$edit" p99_ms) | $(ratio "$(field "$edit" req_s)" "$(field "$base" req_s)") | $(ratio "$(field "$edit" p99_ms)" "$(field "$base" p99_ms)") | $errs_base / $errs_edit |")
 
   stop_pid "$pid"
 }
@@ -227,8 +251,8 @@ say "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency (after a ${WARMU
 for s in "${STORES[@]}"; do one_store "$s"; done
 
 say ""
-say "| store | edits/s (one writer) | nearest req/s without / with edits | p50 ms without / with | p99 ms without / with | req/s ratio with/without | p99 ratio with/without | nearest errors without / with |"
-say "|---|---|---:|---:|---:|---:|---:|---:|"
+say "| store | edits/s, writer alone | edits/s under reads (one writer) | nearest req/s without / with edits | p50 ms without / with | p99 ms without / with | req/s ratio with/without | p99 ratio with/without | nearest errors without / with |"
+say "|---|---:|---|---:|---:|---:|---:|---:|---:|"
 for r in "${ROWS[@]}"; do say "$r"; done
 echo >&2
 echo "summary also in target/editload/" >&2

@@ -2,6 +2,8 @@ use super::Invalid;
 use chrono::NaiveDateTime;
 use opening_hours::OpeningHours;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -51,17 +53,40 @@ impl FromStr for Hours {
                 format!("opening_hours must be 1..{MAX_LEN} characters of OSM opening_hours syntax, got {s:?}"),
             ));
         }
-        let parsed: OpeningHours = text.parse().map_err(|e| {
-            Invalid::new(
-                "invalid_opening_hours",
-                format!("opening_hours {text:?} is not valid OSM opening_hours syntax: {e}"),
-            )
-        })?;
         Ok(Self {
             text: text.to_string(),
-            parsed,
+            parsed: parse_cached(text)?,
         })
     }
+}
+
+/// Distinct expressions remembered per thread. Parsing (a PEG grammar) costs tens of
+/// microseconds, far more than the rest of loading a station, and real data repeats a few
+/// hundred schedules: a million-station start-up would spend most of its time here.
+const PARSE_CACHE_SIZE: usize = 1024;
+
+/// Parses an expression, or clones the parse of the same text (a few `Arc`s; it is immutable).
+fn parse_cached(text: &str) -> Result<OpeningHours, Invalid> {
+    thread_local! {
+        static CACHE: RefCell<HashMap<String, OpeningHours>> = RefCell::new(HashMap::new());
+    }
+    if let Some(hit) = CACHE.with(|c| c.borrow().get(text).cloned()) {
+        return Ok(hit);
+    }
+    let parsed: OpeningHours = text.parse().map_err(|e| {
+        Invalid::new(
+            "invalid_opening_hours",
+            format!("opening_hours {text:?} is not valid OSM opening_hours syntax: {e}"),
+        )
+    })?;
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= PARSE_CACHE_SIZE {
+            c.clear();
+        }
+        c.insert(text.to_string(), parsed.clone());
+    });
+    Ok(parsed)
 }
 
 impl fmt::Display for Hours {

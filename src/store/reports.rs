@@ -7,13 +7,25 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
 /// Columns read for a report, in the order of [`ReportRow`].
-pub(crate) const REPORT_COLUMNS: &str = "id, station_id, kind, amenity, note, lat, lon, status, \
-     created_at, resolved_at, resolved_by, resolution";
+macro_rules! report_columns {
+    () => {
+        "id, station_id, kind, amenity, note, lat, lon, status, \
+     created_at, resolved_at, resolved_by, resolution"
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use report_columns;
 
 /// The same columns from a `reports r` joined with `stations s`, plus the station's code and name.
-pub(crate) const INBOX_COLUMNS: &str = "r.id, r.station_id, r.kind, r.amenity, r.note, r.lat, \
+macro_rules! inbox_columns {
+    () => {
+        "r.id, r.station_id, r.kind, r.amenity, r.note, r.lat, \
      r.lon, r.status, r.created_at, r.resolved_at, r.resolved_by, r.resolution, \
-     s.code AS station_code, s.name AS station_name";
+     s.code AS station_code, s.name AS station_name"
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use inbox_columns;
 
 /// One stored report.
 #[derive(FromRow)]

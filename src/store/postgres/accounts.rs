@@ -38,10 +38,16 @@ impl AccountRow {
 }
 
 /// An account row with its assigned station ids (ascending) in one array.
-const ACCOUNT_SELECT: &str = "SELECT a.id, a.login, a.role, a.password_hash, \
+macro_rules! account_select {
+    () => {
+        "SELECT a.id, a.login, a.role, a.password_hash, \
        COALESCE((SELECT array_agg(x.station_id ORDER BY x.station_id) \
                  FROM account_stations x WHERE x.account_id = a.id), '{}') AS stations \
-     FROM accounts a";
+     FROM accounts a"
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use account_select;
 
 #[async_trait]
 impl AccountStore for PgStore {
@@ -112,8 +118,8 @@ impl AccountStore for PgStore {
     }
 
     async fn account_by_login(&self, login: &Login) -> StoreResult<Option<(Account, String)>> {
-        let sql = format!("{ACCOUNT_SELECT} WHERE a.login = $1");
-        let row: Option<AccountRow> = sqlx::query_as(&sql)
+        let sql = concat!(account_select!(), " WHERE a.login = $1");
+        let row: Option<AccountRow> = sqlx::query_as(sql)
             .bind(login.as_str())
             .fetch_optional(&self.pool)
             .await?;
@@ -144,11 +150,12 @@ impl AccountStore for PgStore {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Account>> {
-        let sql = format!(
-            "{ACCOUNT_SELECT} JOIN sessions s ON s.account_id = a.id \
+        let sql = concat!(
+            account_select!(),
+            " JOIN sessions s ON s.account_id = a.id \
              WHERE s.token_hash = $1 AND s.expires_at > $2"
         );
-        let row: Option<AccountRow> = sqlx::query_as(&sql)
+        let row: Option<AccountRow> = sqlx::query_as(sql)
             .bind(token_hash)
             .bind(now)
             .fetch_optional(&self.pool)

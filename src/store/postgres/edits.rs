@@ -1,6 +1,6 @@
 //! Audited station changes on the PostGIS store.
 
-use super::{PgStore, StationRow, STATION_COLUMNS};
+use super::{station_columns, PgStore, StationRow};
 use crate::domain::audit::{station_state, Actor, AuditAction, AuditRecord};
 use crate::domain::patch::changed_fields;
 use crate::domain::{NewStation, Station};
@@ -76,10 +76,12 @@ async fn write_audit(
 }
 
 async fn row_any(conn: &mut PgConnection, id: i64) -> StoreResult<Option<(Station, bool)>> {
-    let sql = format!(
-        "SELECT {STATION_COLUMNS}, retired_at IS NOT NULL AS retired FROM stations WHERE id = $1"
+    let sql = concat!(
+        "SELECT ",
+        station_columns!(),
+        ", retired_at IS NOT NULL AS retired FROM stations WHERE id = $1"
     );
-    let row: Option<(StationRow, bool)> = sqlx::query(&sql)
+    let row: Option<(StationRow, bool)> = sqlx::query(sql)
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?

@@ -29,8 +29,14 @@ pub struct PgStore {
 }
 
 /// Columns read for a station, in the order of [`StationRow`].
-const STATION_COLUMNS: &str = "id, geom, code, name, address, county, amenities, opening_hours, \
-     closure_until, closure_reason, phone, photo_url, notes, demo, verified_at, version, created_at, updated_at";
+macro_rules! station_columns {
+    () => {
+        "id, geom, code, name, address, county, amenities, opening_hours, \
+     closure_until, closure_reason, phone, photo_url, notes, demo, verified_at, version, created_at, updated_at"
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use station_columns;
 
 #[derive(FromRow)]
 struct StationRow {
@@ -167,16 +173,22 @@ impl StationStore for PgStore {
     }
 
     async fn load_stations(&self) -> StoreResult<Vec<Station>> {
-        let sql =
-            format!("SELECT {STATION_COLUMNS} FROM stations WHERE retired_at IS NULL ORDER BY id");
-        let rows: Vec<StationRow> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
+        let sql = concat!(
+            "SELECT ",
+            station_columns!(),
+            " FROM stations WHERE retired_at IS NULL ORDER BY id"
+        );
+        let rows: Vec<StationRow> = sqlx::query_as(sql).fetch_all(&self.pool).await?;
         rows.into_iter().map(StationRow::into_station).collect()
     }
 
     async fn get_station(&self, id: i64) -> StoreResult<Option<Station>> {
-        let sql =
-            format!("SELECT {STATION_COLUMNS} FROM stations WHERE id = $1 AND retired_at IS NULL");
-        let row: Option<StationRow> = sqlx::query_as(&sql)
+        let sql = concat!(
+            "SELECT ",
+            station_columns!(),
+            " FROM stations WHERE id = $1 AND retired_at IS NULL"
+        );
+        let row: Option<StationRow> = sqlx::query_as(sql)
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;

@@ -5,7 +5,7 @@ use crate::domain::audit::Actor;
 use crate::domain::report::{
     InboxReport, NewReport, Report, ReportScope, ReportStatus, Resolution,
 };
-use crate::store::reports::{sql_limit, InboxRow, ReportRow, INBOX_COLUMNS, REPORT_COLUMNS};
+use crate::store::reports::{inbox_columns, report_columns, sql_limit, InboxRow, ReportRow};
 use crate::store::{ReportStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -20,12 +20,10 @@ impl ReportStore for PgStore {
     ) -> StoreResult<Report> {
         // One statement checks the station is active and inserts: no row, no station. Reports
         // change no station, so nothing is announced to the other replicas.
-        let sql = format!(
-            "INSERT INTO reports (station_id, kind, amenity, note, lat, lon, status, created_at) \
+        let sql = concat!("INSERT INTO reports (station_id, kind, amenity, note, lat, lon, status, created_at) \
              SELECT id, $1, $2, $3, $4, $5, 'open', $6 FROM stations WHERE id = $7 AND retired_at IS NULL \
-             RETURNING {REPORT_COLUMNS}"
-        );
-        let row: Option<ReportRow> = sqlx::query_as(&sql)
+             RETURNING ", report_columns!());
+        let row: Option<ReportRow> = sqlx::query_as(sql)
             .bind(report.kind.as_str())
             .bind(report.amenity.map(|a| a.key()))
             .bind(&report.note)
@@ -44,11 +42,13 @@ impl ReportStore for PgStore {
         status: Option<ReportStatus>,
         limit: usize,
     ) -> StoreResult<Vec<Report>> {
-        let sql = format!(
-            "SELECT {REPORT_COLUMNS} FROM reports \
+        let sql = concat!(
+            "SELECT ",
+            report_columns!(),
+            " FROM reports \
              WHERE station_id = $1 AND ($2::text IS NULL OR status = $2) ORDER BY id DESC LIMIT $3"
         );
-        let rows: Vec<ReportRow> = sqlx::query_as(&sql)
+        let rows: Vec<ReportRow> = sqlx::query_as(sql)
             .bind(station_id)
             .bind(status.map(ReportStatus::as_str))
             .bind(sql_limit(limit))
@@ -68,13 +68,15 @@ impl ReportStore for PgStore {
             ReportScope::Stations([]) => return Ok(Vec::new()),
             ReportScope::Stations(ids) => Some(ids.to_vec()),
         };
-        let sql = format!(
-            "SELECT {INBOX_COLUMNS} FROM reports r JOIN stations s ON s.id = r.station_id \
+        let sql = concat!(
+            "SELECT ",
+            inbox_columns!(),
+            " FROM reports r JOIN stations s ON s.id = r.station_id \
              WHERE ($1::bigint[] IS NULL OR r.station_id = ANY($1)) \
                AND ($2::text IS NULL OR r.status = $2) \
              ORDER BY r.id DESC LIMIT $3"
         );
-        let rows: Vec<InboxRow> = sqlx::query_as(&sql)
+        let rows: Vec<InboxRow> = sqlx::query_as(sql)
             .bind(stations)
             .bind(status.map(ReportStatus::as_str))
             .bind(sql_limit(limit))
@@ -93,12 +95,13 @@ impl ReportStore for PgStore {
     ) -> StoreResult<Report> {
         // Conditional on `open`: of two managers resolving at once, exactly one wins (the
         // other's UPDATE re-checks the row after the winner commits and matches nothing).
-        let sql = format!(
+        let sql = concat!(
             "UPDATE reports SET status = 'resolved', resolved_at = $1, resolved_by_id = $2, \
                resolved_by = $3, resolution = $4 \
-             WHERE id = $5 AND station_id = $6 AND status = 'open' RETURNING {REPORT_COLUMNS}"
+             WHERE id = $5 AND station_id = $6 AND status = 'open' RETURNING ",
+            report_columns!()
         );
-        let row: Option<ReportRow> = sqlx::query_as(&sql)
+        let row: Option<ReportRow> = sqlx::query_as(sql)
             .bind(at)
             .bind(actor.account_id)
             .bind(&actor.login)

@@ -1,6 +1,6 @@
 //! Audited station changes on the GeoPackage store.
 
-use super::{SqliteStore, StationRow, STATION_COLUMNS};
+use super::{station_columns, SqliteStore, StationRow};
 use crate::domain::audit::{station_state, Actor, AuditAction, AuditRecord};
 use crate::domain::patch::changed_fields;
 use crate::domain::{NewStation, Station};
@@ -70,10 +70,12 @@ async fn write_audit(
 }
 
 async fn row_any(conn: &mut SqliteConnection, id: i64) -> StoreResult<Option<(Station, bool)>> {
-    let sql = format!(
-        "SELECT {STATION_COLUMNS}, retired_at IS NOT NULL AS retired FROM stations WHERE fid = ?"
+    let sql = concat!(
+        "SELECT ",
+        station_columns!(),
+        ", retired_at IS NOT NULL AS retired FROM stations WHERE fid = ?"
     );
-    let row: Option<(StationRow, bool)> = sqlx::query(&sql)
+    let row: Option<(StationRow, bool)> = sqlx::query(sql)
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?

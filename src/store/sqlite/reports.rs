@@ -5,7 +5,7 @@ use crate::domain::audit::Actor;
 use crate::domain::report::{
     InboxReport, NewReport, Report, ReportScope, ReportStatus, Resolution,
 };
-use crate::store::reports::{sql_limit, InboxRow, ReportRow, INBOX_COLUMNS, REPORT_COLUMNS};
+use crate::store::reports::{inbox_columns, report_columns, sql_limit, InboxRow, ReportRow};
 use crate::store::{ReportStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -21,12 +21,10 @@ impl ReportStore for SqliteStore {
     ) -> StoreResult<Report> {
         let _w = self.write_lock.lock().await;
         // One statement checks the station is active and inserts: no row, no station.
-        let sql = format!(
-            "INSERT INTO reports (station_id, kind, amenity, note, lat, lon, status, created_at) \
+        let sql = concat!("INSERT INTO reports (station_id, kind, amenity, note, lat, lon, status, created_at) \
              SELECT fid, ?, ?, ?, ?, ?, 'open', ? FROM stations WHERE fid = ? AND retired_at IS NULL \
-             RETURNING {REPORT_COLUMNS}"
-        );
-        let row: Option<ReportRow> = sqlx::query_as(&sql)
+             RETURNING ", report_columns!());
+        let row: Option<ReportRow> = sqlx::query_as(sql)
             .bind(report.kind.as_str())
             .bind(report.amenity.map(|a| a.key()))
             .bind(&report.note)
@@ -45,11 +43,13 @@ impl ReportStore for SqliteStore {
         status: Option<ReportStatus>,
         limit: usize,
     ) -> StoreResult<Vec<Report>> {
-        let sql = format!(
-            "SELECT {REPORT_COLUMNS} FROM reports \
+        let sql = concat!(
+            "SELECT ",
+            report_columns!(),
+            " FROM reports \
              WHERE station_id = ?1 AND (?2 IS NULL OR status = ?2) ORDER BY id DESC LIMIT ?3"
         );
-        let rows: Vec<ReportRow> = sqlx::query_as(&sql)
+        let rows: Vec<ReportRow> = sqlx::query_as(sql)
             .bind(station_id)
             .bind(status.map(ReportStatus::as_str))
             .bind(sql_limit(limit))
@@ -70,13 +70,15 @@ impl ReportStore for SqliteStore {
             ReportScope::Stations(ids) => Some(Json(ids)),
         };
         // The station ids travel as one JSON array parameter, unpacked by json_each.
-        let sql = format!(
-            "SELECT {INBOX_COLUMNS} FROM reports r JOIN stations s ON s.fid = r.station_id \
+        let sql = concat!(
+            "SELECT ",
+            inbox_columns!(),
+            " FROM reports r JOIN stations s ON s.fid = r.station_id \
              WHERE (?1 IS NULL OR r.station_id IN (SELECT value FROM json_each(?1))) \
                AND (?2 IS NULL OR r.status = ?2) \
              ORDER BY r.id DESC LIMIT ?3"
         );
-        let rows: Vec<InboxRow> = sqlx::query_as(&sql)
+        let rows: Vec<InboxRow> = sqlx::query_as(sql)
             .bind(stations)
             .bind(status.map(ReportStatus::as_str))
             .bind(sql_limit(limit))
@@ -95,12 +97,13 @@ impl ReportStore for SqliteStore {
     ) -> StoreResult<Report> {
         let _w = self.write_lock.lock().await;
         // Conditional on `open`: of two managers resolving at once, exactly one wins.
-        let sql = format!(
+        let sql = concat!(
             "UPDATE reports SET status = 'resolved', resolved_at = ?, resolved_by_id = ?, \
                resolved_by = ?, resolution = ? \
-             WHERE id = ? AND station_id = ? AND status = 'open' RETURNING {REPORT_COLUMNS}"
+             WHERE id = ? AND station_id = ? AND status = 'open' RETURNING ",
+            report_columns!()
         );
-        let row: Option<ReportRow> = sqlx::query_as(&sql)
+        let row: Option<ReportRow> = sqlx::query_as(sql)
             .bind(at)
             .bind(actor.account_id)
             .bind(&actor.login)

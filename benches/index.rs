@@ -454,12 +454,20 @@ fn main() {
     let quick = args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench");
     // BENCH_BEFORE=1 also measures the index as of bb46ba9 (rstar over single points).
     let compare = std::env::var_os("BENCH_BEFORE").is_some_and(|v| v == "1");
-    let sizes: &[usize] = if quick {
-        &[10_000]
-    } else {
-        &[10_000, 100_000, 1_000_000]
+    // BENCH_SIZES=10000,1000000 overrides the sizes (the brute-force baseline runs at the first).
+    let sizes: Vec<usize> = match std::env::var("BENCH_SIZES") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .expect("BENCH_SIZES: comma-separated counts")
+            })
+            .collect(),
+        Err(_) if quick => vec![10_000],
+        Err(_) => vec![10_000, 100_000, 1_000_000],
     };
-    let max_n = *sizes.last().unwrap();
+    let max_n = *sizes.iter().max().unwrap();
 
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -478,7 +486,7 @@ fn main() {
     let mut rows = Vec::new();
     let mut before_rows = Vec::new();
     let mut brute_qps = 0.0;
-    for &n in sizes {
+    for &n in &sizes {
         let snap = Snapshot::build(all[..n].to_vec(), chrono_tz::Asia::Shanghai);
         if n == sizes[0] {
             let checked = if quick { 64 } else { 256 };

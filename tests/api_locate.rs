@@ -232,3 +232,44 @@ async fn a_missing_geoip_database_stops_the_start() {
     };
     assert!(err.contains("/nonexistent/GeoLite2-City.mmdb"), "{err}");
 }
+
+/// A dual-stack listener sees the IPv4 proxy as `::ffff:127.0.0.1`; an IPv4 `--trusted-proxy`
+/// must still match it.
+#[tokio::test]
+async fn trusted_proxy_matches_on_a_dual_stack_listener() {
+    if std::net::TcpListener::bind("[::]:0").is_err() {
+        eprintln!("no IPv6 on this machine: the dual-stack listener cannot be tested here");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = write_geoip_db(dir.path());
+    let app = spawn_app_with(move |a: &mut ServeArgs| {
+        a.seed = false;
+        a.geoip_db = Some(db);
+        a.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        a.listen = "[::]:0".parse().unwrap();
+    })
+    .await;
+    // Connect over IPv4 to the [::] listener.
+    let url = format!("http://127.0.0.1:{}/api/v1/locate", app.addr.port());
+    let res = app
+        .client
+        .get(&url)
+        .header("x-forwarded-for", NANCHANG_IP)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(res, "dual-stack locate").await;
+    assert_eq!(status, 200, "{body}");
+    assert_position(&body, NANCHANG_POS, 20);
+
+    // Without the header the client is the proxy itself, reported as plain IPv4.
+    let res = app.client.get(&url).send().await.unwrap();
+    let (status, body) = json_of(res, "dual-stack, no header").await;
+    assert_eq!(status, 404, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("127.0.0.1") && !message.contains("::ffff"),
+        "{message}"
+    );
+}

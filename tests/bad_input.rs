@@ -312,3 +312,59 @@ async fn error_messages_name_the_offending_value() {
         assert!(message.contains(needle), "{path}: {message}");
     }
 }
+
+#[tokio::test]
+async fn bad_bodies_get_json_errors_and_write_nothing() {
+    let app = spawn_empty_app().await;
+    let ids = app.add_stations(&[new_station("BODY-1", NANCHANG)]).await;
+    let before = app.count().await;
+    let report = format!("/api/v1/stations/{}/reports", ids[0]);
+    let oversized = format!(
+        "{{\"kind\":\"closed\",\"note\":\"{}\"}}",
+        "x".repeat(200 * 1024)
+    );
+    let cases: Vec<(&str, &str, Option<&str>, String, StatusCode, &str)> = vec![
+        (
+            "oversized report",
+            report.as_str(),
+            Some("application/json"),
+            oversized.clone(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
+        (
+            "oversized login",
+            "/api/v1/auth/login",
+            Some("application/json"),
+            oversized,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+        ),
+        (
+            "malformed JSON",
+            report.as_str(),
+            Some("application/json"),
+            "{\"kind\": ".to_string(),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            "not JSON at all",
+            "/api/v1/auth/login",
+            None,
+            "login=a&password=b".to_string(),
+            StatusCode::BAD_REQUEST,
+            "unsupported_media_type",
+        ),
+    ];
+    for (what, path, ctype, body, want, code) in cases {
+        let mut req = app.client.post(app.url(path)).body(body);
+        if let Some(c) = ctype {
+            req = req.header(reqwest::header::CONTENT_TYPE, c);
+        }
+        let res = req.send().await.unwrap();
+        let (status, json) = json_of(res, what).await;
+        assert_error(what, status, &json, want, code);
+    }
+    assert_eq!(app.count().await, before);
+}

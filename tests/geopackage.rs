@@ -250,3 +250,32 @@ async fn geometry_blobs_carry_srid_4326_and_decode_in_gdal() {
         "{features}"
     );
 }
+
+/// GDAL reads the GeoPackage header straight from the file, not through SQLite: while the
+/// service runs (WAL mode, connections open) the file itself must already say 'GPKG'.
+#[tokio::test]
+async fn the_file_header_says_gpkg_while_the_store_is_open() {
+    let db = TestDb::sqlite();
+    let path = db.dir.as_ref().unwrap().path().join("yizhan.gpkg");
+    let store = db.connect().await;
+    store
+        .insert_stations(&[new_station("HDR-1", NANCHANG)])
+        .await
+        .unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() >= 100, "a SQLite file has a 100-byte header");
+    assert_eq!(&bytes[..16], b"SQLite format 3\0");
+    let application_id = u32::from_be_bytes(bytes[68..72].try_into().unwrap());
+    let user_version = u32::from_be_bytes(bytes[60..64].try_into().unwrap());
+    assert_eq!(
+        application_id, 0x4750_4B47,
+        "application_id 'GPKG' in the file header"
+    );
+    assert_eq!(
+        user_version, 10300,
+        "GeoPackage 1.3 user_version in the file header"
+    );
+    let summary = ogrinfo(&["-so", path.to_str().unwrap(), "stations"]);
+    assert_eq!(feature_count(&summary), 1, "{summary}");
+    drop(store);
+}

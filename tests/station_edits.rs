@@ -167,7 +167,9 @@ async fn bad_patches_get_400_and_change_nothing() {
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let (_, s) = app.get_json(&format!("/api/v1/stations/{a}")).await;
     assert_eq!(s["properties"]["version"], 1, "nothing was written: {s}");
-    assert!(app.store.station_history(a).await.unwrap().is_empty());
+    let history = app.store.station_history(a).await.unwrap();
+    assert_eq!(history.len(), 1, "only the import's creation: {history:?}");
+    assert_eq!(history[0].actor.login, "import");
 }
 
 #[tokio::test]
@@ -275,8 +277,10 @@ async fn admins_create_and_retire_stations_and_history_keeps_everything() {
         .unwrap();
     let (status, hist) = json_of(res, "history").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(hist["items"][0]["action"], "retire");
-    assert_eq!(hist["items"][0]["actor"]["login"], "boss");
+    assert_eq!(hist["items"][0]["action"], "create", "the import: {hist}");
+    assert_eq!(hist["items"][0]["actor"]["login"], "import");
+    assert_eq!(hist["items"][1]["action"], "retire", "{hist}");
+    assert_eq!(hist["items"][1]["actor"]["login"], "boss");
     assert_eq!(
         app.store.station_history(new_id).await.unwrap()[0].action,
         AuditAction::Create
@@ -352,19 +356,28 @@ async fn replaying_the_audit_log_from_the_seed_state_reproduces_the_store() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
 
-    let mut replayed = seed;
     let log = app.store.audit_log().await.unwrap();
-    assert_eq!(log.len(), 6, "one record per change");
-    for rec in log {
-        match rec.action {
-            AuditAction::Retire => {
-                replayed.remove(&rec.station_id);
-            }
-            _ => {
-                replayed.insert(rec.station_id, rec.after.clone().expect("an after state"));
+    let imports = log.iter().filter(|r| r.actor.login == "import").count();
+    assert_eq!(
+        imports, 2,
+        "the two imported stations' creations are audited"
+    );
+    assert_eq!(log.len() - imports, 6, "one record per change");
+    let replay = |mut state: BTreeMap<i64, Value>| {
+        for rec in &log {
+            match rec.action {
+                AuditAction::Retire => {
+                    state.remove(&rec.station_id);
+                }
+                _ => {
+                    state.insert(rec.station_id, rec.after.clone().expect("an after state"));
+                }
             }
         }
-    }
+        state
+    };
+    let from_seed = replay(seed);
+    let from_nothing = replay(BTreeMap::new());
     let current: BTreeMap<i64, Value> = app
         .store
         .load_stations()
@@ -373,7 +386,11 @@ async fn replaying_the_audit_log_from_the_seed_state_reproduces_the_store() {
         .iter()
         .map(|s| (s.id, station_state(s)))
         .collect();
-    assert_eq!(replayed, current);
+    assert_eq!(from_seed, current);
+    assert_eq!(
+        from_nothing, current,
+        "imports are audited too: the log alone rebuilds the store"
+    );
 }
 
 /// Readers keep answering while writers edit, and every reply shows each station whole: the

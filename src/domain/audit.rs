@@ -12,6 +12,16 @@ pub struct Actor {
     pub login: String,
 }
 
+impl Actor {
+    /// Bulk imports (`yizhan import`, the demo seeds): no account, the tool's name.
+    pub fn importer() -> Self {
+        Actor {
+            account_id: None,
+            login: "import".to_string(),
+        }
+    }
+}
+
 /// What kind of change an audit record describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -99,6 +99,29 @@ pub struct NewStation {
 }
 
 impl NewStation {
+    /// The station as the store holds it right after insertion (version 1).
+    pub fn into_station(self, id: i64, now: DateTime<Utc>) -> Station {
+        Station {
+            id,
+            code: self.code,
+            name: self.name,
+            address: self.address,
+            county: self.county,
+            location: self.location,
+            amenities: self.amenities,
+            opening_hours: self.opening_hours,
+            temporary_closure: None,
+            phone: self.phone,
+            photo_url: self.photo_url,
+            notes: self.notes,
+            demo: self.demo,
+            verified_at: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// Checks the text fields (the typed fields are valid by construction).
     pub fn validate(&self) -> Result<(), Invalid> {
         validate_code(&self.code)?;

@@ -40,7 +40,14 @@ impl From<JsonRejection> for Error {
 /// The client's address: the peer, or — when the peer is a trusted proxy — the right-most
 /// `X-Forwarded-For` entry that is not itself a trusted proxy.
 pub fn client_ip(parts: &Parts, trusted: &[IpNet]) -> Option<IpAddr> {
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    // A dual-stack listener (`[::]`) sees IPv4 peers as `::ffff:a.b.c.d`, which an IPv4
+    // `--trusted-proxy` never contains: compare (and report) the plain IPv4 address.
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()?
+        .0
+        .ip()
+        .to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
         return Some(peer);
@@ -51,7 +58,8 @@ pub fn client_ip(parts: &Parts, trusted: &[IpNet]) -> Option<IpAddr> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|s| s.trim().parse().ok())
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .map(|ip| ip.to_canonical())
         .collect();
     Some(
         forwarded

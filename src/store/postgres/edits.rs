@@ -42,7 +42,7 @@ impl AuditRow {
 }
 
 #[allow(clippy::too_many_arguments)] // one audit record is this many facts
-async fn write_audit(
+pub(super) async fn write_audit(
     conn: &mut PgConnection,
     station_id: i64,
     actor: &Actor,
@@ -66,7 +66,12 @@ async fn write_audit(
     .bind(after.map(|s| Json(station_state(s))))
     .execute(&mut *conn)
     .await?;
-    // Delivered to the other replicas when (and only if) the transaction commits.
+    Ok(())
+}
+
+/// Tells the other replicas a station changed: delivered when (and only if) the transaction
+/// commits. Bulk imports skip it; the replicas' periodic resync picks those up.
+async fn notify_change(conn: &mut PgConnection, station_id: i64) -> StoreResult<()> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(super::CHANGE_CHANNEL)
         .bind(station_id.to_string())
@@ -123,6 +128,7 @@ impl EditStore for PgStore {
             Some(&created),
         )
         .await?;
+        notify_change(&mut tx, id).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -178,6 +184,7 @@ impl EditStore for PgStore {
             Some(&stored),
         )
         .await?;
+        notify_change(&mut tx, before.id).await?;
         tx.commit().await?;
         Ok(stored)
     }
@@ -227,6 +234,7 @@ impl EditStore for PgStore {
             Some(&after),
         )
         .await?;
+        notify_change(&mut tx, id).await?;
         tx.commit().await?;
         Ok(after)
     }

@@ -199,8 +199,23 @@ impl StationStore for PgStore {
         let now = Utc::now();
         let mut tx = self.pool.begin().await?;
         let mut ids = Vec::with_capacity(stations.len());
+        let actor = crate::domain::audit::Actor::importer();
         for (index, s) in stations.iter().enumerate() {
-            ids.push(Self::insert_one(&mut tx, s, index, now).await?);
+            let id = Self::insert_one(&mut tx, s, index, now).await?;
+            // Imports are changes too: each station's creation is audited like any other.
+            let created = s.clone().into_station(id, now);
+            edits::write_audit(
+                &mut tx,
+                id,
+                &actor,
+                crate::domain::audit::AuditAction::Create,
+                now,
+                &["*"],
+                None,
+                Some(&created),
+            )
+            .await?;
+            ids.push(id);
         }
         tx.commit().await?;
         Ok(ids)

@@ -42,7 +42,7 @@ impl AuditRow {
 }
 
 #[allow(clippy::too_many_arguments)] // one audit record is this many facts
-async fn write_audit(
+pub(super) async fn write_audit(
     conn: &mut SqliteConnection,
     station_id: i64,
     actor: &Actor,

@@ -112,12 +112,6 @@ impl SqliteStore {
             .connect_with(opts)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        // In WAL mode the first migration's header (application_id 'GPKG', user_version) sits
-        // in the -wal file until a checkpoint; GDAL reads the header from the main file and
-        // warns "bad application_id" while the service runs. Copy it over now.
-        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await?;
         Ok(Self {
             pool,
             write_lock: Default::default(),
@@ -236,8 +230,23 @@ impl StationStore for SqliteStore {
         let now = Utc::now();
         let mut tx = self.pool.begin().await?;
         let mut ids = Vec::with_capacity(stations.len());
+        let actor = crate::domain::audit::Actor::importer();
         for (index, s) in stations.iter().enumerate() {
-            ids.push(Self::insert_one(&mut tx, s, index, now).await?);
+            let id = Self::insert_one(&mut tx, s, index, now).await?;
+            // Imports are changes too: each station's creation is audited like any other.
+            let created = s.clone().into_station(id, now);
+            edits::write_audit(
+                &mut tx,
+                id,
+                &actor,
+                crate::domain::audit::AuditAction::Create,
+                now,
+                &["*"],
+                None,
+                Some(&created),
+            )
+            .await?;
+            ids.push(id);
         }
         Self::refresh_extent(&mut tx).await?;
         tx.commit().await?;

@@ -13,7 +13,8 @@
 #   3. the same wrk run while ONE writer (scripts/editload_writer.py, one keep-alive connection,
 #      one request at a time) PATCHes those stations as fast as it can with If-Match, keeping the
 #      ETags it is given; it counts 200s, 412s, other 4xx, 5xx and network errors, and at the end
-#      checks that the store holds the version it last saw for every station.
+#      checks that the store holds the version it last saw for every station;
+#   4. wrk alone again, writer stopped (the edited stations stay changed in the index).
 # Prints one table: store | edits/s alone | edits/s under reads | nearest req/s without/with edits | p99 without/with | ratios.
 # The load average is printed before every measured run (others may be building on this machine).
 #
@@ -227,8 +228,13 @@ print(json.load(urllib.request.urlopen(req, timeout=30))["token"])' \
   stop_writer "$name-edits"
   local w=$WLINE
 
+  step "$label: nearest again after the edits, writer stopped"
+  local after
+  after=$(wrk_run "$name-after" "$port")
+
   say "  nearest alone:      $base"
   say "  nearest with edits: $edit"
+  say "  nearest after edits (writer stopped): $after"
   say "  writer alone:       $walone"
   say "  writer under reads: $w"
   local panics
@@ -240,7 +246,7 @@ print(json.load(urllib.request.urlopen(req, timeout=30))["token"])' \
   local errs_base errs_edit
   errs_base=$(($(field "$base" errors_status) + $(field "$base" errors_timeout) + $(field "$base" errors_connect) + $(field "$base" errors_read)))
   errs_edit=$(($(field "$edit" errors_status) + $(field "$edit" errors_timeout) + $(field "$edit" errors_connect) + $(field "$edit" errors_read)))
-  ROWS+=("| $label | $(field "$walone" window_edits_s) | $(field "$w" window_edits_s) ($(field "$w" window_ok) ok, $(field "$w" window_412) × 412, $(($(field "$w" window_4xx) + $(field "$w" window_5xx) + $(field "$w" window_neterr))) errors; PATCH p50/p99 $(field "$w" window_patch_p50_ms)/$(field "$w" window_patch_p99_ms) ms) | $(field "$base" req_s) / $(field "$edit" req_s) | $(field "$base" p50_ms) / $(field "$edit" p50_ms) | $(field "$base" p99_ms) / $(field "$edit" p99_ms) | $(ratio "$(field "$edit" req_s)" "$(field "$base" req_s)") | $(ratio "$(field "$edit" p99_ms)" "$(field "$base" p99_ms)") | $errs_base / $errs_edit |")
+  ROWS+=("| $label | $(field "$walone" window_edits_s) | $(field "$w" window_edits_s) ($(field "$w" window_ok) ok, $(field "$w" window_412) × 412, $(($(field "$w" window_4xx) + $(field "$w" window_5xx) + $(field "$w" window_neterr))) errors; PATCH p50/p99 $(field "$w" window_patch_p50_ms)/$(field "$w" window_patch_p99_ms) ms) | $(field "$base" req_s) / $(field "$edit" req_s) | $(field "$after" req_s) | $(field "$base" p50_ms) / $(field "$edit" p50_ms) | $(field "$base" p99_ms) / $(field "$edit" p99_ms) | $(ratio "$(field "$edit" req_s)" "$(field "$base" req_s)") | $(ratio "$(field "$edit" p99_ms)" "$(field "$base" p99_ms)") | $errs_base / $errs_edit |")
 
   stop_pid "$pid"
 }
@@ -251,8 +257,8 @@ say "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency (after a ${WARMU
 for s in "${STORES[@]}"; do one_store "$s"; done
 
 say ""
-say "| store | edits/s, writer alone | edits/s under reads (one writer) | nearest req/s without / with edits | p50 ms without / with | p99 ms without / with | req/s ratio with/without | p99 ratio with/without | nearest errors without / with |"
-say "|---|---:|---|---:|---:|---:|---:|---:|---:|"
+say "| store | edits/s, writer alone | edits/s under reads (one writer) | nearest req/s without / with edits | nearest req/s after edits, writer stopped | p50 ms without / with | p99 ms without / with | req/s ratio with/without | p99 ratio with/without | nearest errors without / with |"
+say "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"
 for r in "${ROWS[@]}"; do say "$r"; done
 echo >&2
 echo "summary also in target/editload/" >&2

@@ -13,8 +13,9 @@ pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
     let parsed = import::parse_file(&args.file)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     let store = store::connect(&args.store.database_url).await?;
-    let ids = import::import_parsed(store.as_ref(), &parsed)
-        .await
+    let result = import::import_parsed(store.as_ref(), &parsed).await;
+    store.close().await;
+    let ids = result
         .map_err(|e| anyhow::anyhow!("{}: {e}; nothing was imported", args.file.display()))?;
     eprintln!(
         "imported {} stations from {}",
@@ -27,7 +28,9 @@ pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
 /// `yizhan export`: every active station as CSV or GeoJSON.
 pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
     let store = store::connect(&args.store.database_url).await?;
-    let stations = store.load_stations().await?;
+    let stations = store.load_stations().await;
+    store.close().await;
+    let stations = stations?;
     let mut out: Box<dyn Write> = match &args.out {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
@@ -52,10 +55,11 @@ pub async fn run_user(cmd: UserCommand) -> anyhow::Result<()> {
             let password = read_new_password()?;
             let hash = auth::hash_password(&password)?;
             let store = store::connect(&args.store.database_url).await?;
-            let id = store
+            let created = store
                 .create_account(&args.login, &hash, args.role, &args.stations)
-                .await
-                .with_context(|| format!("creating account {}", args.login))?;
+                .await;
+            store.close().await;
+            let id = created.with_context(|| format!("creating account {}", args.login))?;
             if args.role == Role::Manager && args.stations.is_empty() {
                 eprintln!("note: manager {} has no station yet", args.login);
             }
@@ -73,10 +77,9 @@ pub async fn run_user(cmd: UserCommand) -> anyhow::Result<()> {
             }
             let password = read_new_password()?;
             let hash = auth::hash_password(&password)?;
-            store
-                .set_password(&args.login, &hash)
-                .await
-                .with_context(|| format!("setting the password of {}", args.login))?;
+            let changed = store.set_password(&args.login, &hash).await;
+            store.close().await;
+            changed.with_context(|| format!("setting the password of {}", args.login))?;
             eprintln!("password of {} changed; its sessions ended", args.login);
         }
     }

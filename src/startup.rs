@@ -118,6 +118,7 @@ impl Application {
 
     /// Serves until the process is stopped.
     pub async fn run(self) -> anyhow::Result<()> {
+        let store = self.state.store.clone();
         axum::serve(
             self.listener,
             self.router
@@ -125,6 +126,7 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+        store.close().await;
         Ok(())
     }
 }

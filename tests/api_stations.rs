@@ -177,14 +177,29 @@ async fn station_by_id_has_an_etag_and_honours_if_none_match() {
     assert_eq!(not_modified.headers().get(header::ETAG).unwrap(), &etag);
     assert!(not_modified.bytes().await.unwrap().is_empty());
 
-    let stale = app
-        .client
-        .get(app.url(&format!("/api/v1/stations/{id}")))
-        .header(header::IF_NONE_MATCH, "\"999\"")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stale.status(), 200);
+    // Weak comparison, lists and `*` (RFC 9110 §13.1.2) also mean "you have it".
+    for inm in ["W/\"1\"", "\"7\", \"1\"", "*"] {
+        let res = app
+            .client
+            .get(app.url(&format!("/api/v1/stations/{id}")))
+            .header(header::IF_NONE_MATCH, inm)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 304, "If-None-Match: {inm}");
+    }
+
+    for stale_tag in ["\"999\"", "\"11\"", "W/\"2\", \"3\""] {
+        let stale = app
+            .client
+            .get(app.url(&format!("/api/v1/stations/{id}")))
+            .header(header::IF_NONE_MATCH, stale_tag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stale.status(), 200, "If-None-Match: {stale_tag}");
+        assert_eq!(stale.headers().get(header::ETAG).unwrap(), &etag);
+    }
 }
 
 #[tokio::test]

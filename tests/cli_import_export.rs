@@ -389,3 +389,21 @@ async fn exported_geojson_is_a_feature_collection_that_imports_back() {
         stations_of(source_store.as_ref()).await
     );
 }
+
+/// Excel on Windows writes CSV with a byte-order mark and CRLF line ends.
+#[tokio::test]
+async fn import_accepts_csv_with_a_byte_order_mark_and_crlf() {
+    let db = TestDb::new().await;
+    let store = db.connect().await;
+    let dir = tempfile::tempdir().unwrap();
+    let content = format!(
+        "\u{feff}{HEADER}\r\nBOM-1,带BOM的驿站,,360102,115.9,28.7,water;toilet,24/7,,false,,\r\n"
+    );
+    let file = write(dir.path(), "excel.csv", &content);
+    let out = yizhan(&["import", file.to_str().unwrap()], &db.url).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all = store.load_stations().await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].code, "BOM-1");
+    assert_eq!(all[0].amenities.keys(), ["water", "toilet"]);
+}

@@ -421,7 +421,16 @@ pub async fn get_station(
         .get(id)
         .ok_or_else(|| Error::NotFound(format!("no station with id {id}")))?;
     let tag = etag(s.version);
-    if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v == tag) {
+    // RFC 9110 §13.1.2: a list of tags, `*`, and weak comparison (`W/"3"` matches `"3"`).
+    let current = format!("\"{}\"", s.version);
+    let not_modified = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == current);
+    if not_modified {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, tag)]).into_response());
     }
     Ok(([(header::ETAG, tag)], Json(station_feature(&s, crs))).into_response())

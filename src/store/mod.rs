@@ -107,6 +107,10 @@ pub trait StationStore: Send + Sync {
     /// Inserts a batch in one transaction: all rows or none. Returns the new ids in order.
     async fn insert_stations(&self, stations: &[NewStation]) -> StoreResult<Vec<i64>>;
 
+    /// Closes the connections; on SQLite this checkpoints the WAL into the GeoPackage file so
+    /// other tools (QGIS, ogrinfo) see every change in the file itself.
+    async fn close(&self) {}
+
     /// The `k` nearest active station ids with distances in metres, computed by the database
     /// per request: the baseline the in-memory index is measured against.
     async fn nearest_in_store(&self, origin: LonLat, k: usize) -> StoreResult<Vec<(i64, f64)>>;

@@ -221,6 +221,10 @@ impl StationStore for PgStore {
         Ok(ids)
     }
 
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
     async fn nearest_in_store(&self, origin: LonLat, k: usize) -> StoreResult<Vec<(i64, f64)>> {
         // KNN through the GIST index, then exact spheroid distances for the k found.
         let rows: Vec<(i64, f64)> = sqlx::query_as(

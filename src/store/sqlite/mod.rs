@@ -112,6 +112,12 @@ impl SqliteStore {
             .connect_with(opts)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        // In WAL mode the first migration's header (application_id 'GPKG', user_version) sits
+        // in the -wal file until a checkpoint; GDAL reads the header from the main file and
+        // warns "bad application_id" while the service runs. Copy it over now.
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await?;
         Ok(Self {
             pool,
             write_lock: Default::default(),
@@ -251,6 +257,10 @@ impl StationStore for SqliteStore {
         Self::refresh_extent(&mut tx).await?;
         tx.commit().await?;
         Ok(ids)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 
     async fn nearest_in_store(&self, origin: LonLat, k: usize) -> StoreResult<Vec<(i64, f64)>> {

@@ -514,11 +514,13 @@ impl Snapshot {
                 if c2 > reach2 {
                     continue;
                 }
-                if let Some((_, now_ts, table)) = &open {
+                if let Some((now, _, table)) = &open {
                     if r.schedule != ALWAYS_OPEN && !table.open[r.schedule as usize] {
                         continue;
                     }
-                    if r.flags & HAS_CLOSURE != 0 && base.stations[pos].closed_until_ts() > *now_ts
+                    // The exact instant, as `is_open` and the reply's `open_now` use: whole
+                    // seconds let a closure ending later this second through.
+                    if r.flags & HAS_CLOSURE != 0 && base.stations[pos].is_temporarily_closed(*now)
                     {
                         continue;
                     }

@@ -313,6 +313,16 @@ async fn error_messages_name_the_offending_value() {
     }
 }
 
+/// (what, path, content type, body, expected status, expected code)
+type BodyCase<'a> = (
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    String,
+    StatusCode,
+    &'a str,
+);
+
 #[tokio::test]
 async fn bad_bodies_get_json_errors_and_write_nothing() {
     let app = spawn_empty_app().await;
@@ -323,7 +333,7 @@ async fn bad_bodies_get_json_errors_and_write_nothing() {
         "{{\"kind\":\"closed\",\"note\":\"{}\"}}",
         "x".repeat(200 * 1024)
     );
-    let cases: Vec<(&str, &str, Option<&str>, String, StatusCode, &str)> = vec![
+    let cases: Vec<BodyCase> = vec![
         (
             "oversized report",
             report.as_str(),
@@ -367,4 +377,26 @@ async fn bad_bodies_get_json_errors_and_write_nothing() {
         assert_error(what, status, &json, want, code);
     }
     assert_eq!(app.count().await, before);
+}
+
+/// A misspelt parameter (`amenity=` for `amenities=`) must not silently return unfiltered results.
+#[tokio::test]
+async fn unknown_query_parameters_get_400_naming_them() {
+    let app = spawn_app().await;
+    for path in [
+        "/api/v1/stations/nearest?lat=28.68&lon=115.89&amenity=toilet",
+        "/api/v1/stations?bbox=115.8,28.6,116.0,28.8&amenity=toilet",
+        "/api/v1/stations/1?format=xml",
+    ] {
+        let (status, body) = app.get_json(path).await;
+        assert_error(
+            path,
+            status,
+            &body,
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        );
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("unknown field"), "{path}: {body}");
+    }
 }

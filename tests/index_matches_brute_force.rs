@@ -79,8 +79,8 @@ struct Spec {
     pos: (f64, f64),
     amenities: u32,
     hours: usize,
-    /// Minutes after [`epoch`] a temporary closure ends.
-    closure_until_min: Option<i64>,
+    /// Milliseconds after [`epoch`] a temporary closure ends.
+    closure_until_ms: Option<i64>,
 }
 
 fn spec(center: (f64, f64)) -> impl Strategy<Value = Spec> {
@@ -88,14 +88,23 @@ fn spec(center: (f64, f64)) -> impl Strategy<Value = Spec> {
         prop_oneof![2 => anywhere(), 3 => near(center)],
         0u32..16,
         0..HOURS.len(),
-        prop_oneof![3 => Just(None), 1 => (-3_000i64..12_000).prop_map(Some)],
+        prop_oneof![3 => Just(None), 1 => instant_ms(-3_000, 12_000).prop_map(Some)],
     )
-        .prop_map(|(pos, amenities, hours, closure_until_min)| Spec {
+        .prop_map(|(pos, amenities, hours, closure_until_ms)| Spec {
             pos,
             amenities,
             hours,
-            closure_until_min,
+            closure_until_ms,
         })
+}
+
+/// Milliseconds after [`epoch`] between two minute marks: often on a whole minute (so a
+/// closure can end exactly at the query instant), otherwise anywhere within one.
+fn instant_ms(from_min: i64, to_min: i64) -> impl Strategy<Value = i64> {
+    prop_oneof![
+        (from_min..to_min).prop_map(|m| m * 60_000),
+        (from_min * 60_000..to_min * 60_000),
+    ]
 }
 
 #[derive(Debug, Clone)]
@@ -104,7 +113,7 @@ struct Query {
     limit: usize,
     amenities: u32,
     max_distance_m: Option<f64>,
-    open_at_min: Option<i64>,
+    open_at_ms: Option<i64>,
 }
 
 fn query(center: (f64, f64)) -> impl Strategy<Value = Query> {
@@ -117,15 +126,15 @@ fn query(center: (f64, f64)) -> impl Strategy<Value = Query> {
             1 => (0.0..20_100_000.0f64).prop_map(Some),
             1 => (0.0..50_000.0f64).prop_map(Some),
         ],
-        prop_oneof![2 => Just(None), 1 => (0i64..10_080).prop_map(Some)],
+        prop_oneof![2 => Just(None), 1 => instant_ms(0, 10_080).prop_map(Some)],
     )
         .prop_map(
-            |(origin, limit, amenities, max_distance_m, open_at_min)| Query {
+            |(origin, limit, amenities, max_distance_m, open_at_ms)| Query {
                 origin,
                 limit,
                 amenities,
                 max_distance_m,
-                open_at_min,
+                open_at_ms,
             },
         )
 }
@@ -142,8 +151,8 @@ fn station(id: i64, s: &Spec) -> Station {
         location: LonLat::new(s.pos.0, s.pos.1).expect("generated positions are valid"),
         amenities: AmenitySet::from_bits(s.amenities),
         opening_hours: HOURS[s.hours].parse::<Hours>().unwrap(),
-        temporary_closure: s.closure_until_min.map(|m| TemporaryClosure {
-            until: (at + Duration::minutes(m)).with_timezone(&shanghai),
+        temporary_closure: s.closure_until_ms.map(|ms| TemporaryClosure {
+            until: (at + Duration::milliseconds(ms)).with_timezone(&shanghai),
             reason: "test".to_string(),
         }),
         phone: None,
@@ -162,7 +171,7 @@ fn to_query(q: &Query) -> NearestQuery {
         origin: LonLat::new(q.origin.0, q.origin.1).unwrap(),
         limit: q.limit,
         amenities: AmenitySet::from_bits(q.amenities),
-        open_at: q.open_at_min.map(|m| epoch() + Duration::minutes(m)),
+        open_at: q.open_at_ms.map(|ms| epoch() + Duration::milliseconds(ms)),
         max_distance_m: q.max_distance_m,
     }
 }
@@ -380,7 +389,7 @@ fn a_large_overlay_folds_into_the_base_without_losing_stations() {
         pos: (lon, lat),
         amenities: 0b0101,
         hours: 0,
-        closure_until_min: None,
+        closure_until_ms: None,
     };
     let initial: Vec<Station> = (1..=50)
         .map(|i| station(i, &spec_at(115.0 + i as f64 * 0.01, 28.0)))
@@ -465,7 +474,7 @@ fn nearest_across_the_antimeridian_and_over_the_pole() {
                 pos: (lon, lat),
                 amenities: 0,
                 hours: 0,
-                closure_until_min: None,
+                closure_until_ms: None,
             },
         )
     };
@@ -491,4 +500,46 @@ fn nearest_across_the_antimeridian_and_over_the_pole() {
     };
     assert_eq!(ids((-179.9, 0.0), 2), [1, 2]);
     assert_eq!(ids((180.0, 89.9), 2), [4, 5]);
+}
+
+/// A closure ending within the current second still closes the station: the index's filter
+/// agrees with `Snapshot::is_open` (what the reply's `open_now` says) to the millisecond.
+#[test]
+fn a_closure_ending_later_this_second_still_closes_the_station() {
+    let now = epoch() + Duration::milliseconds(200);
+    let mut closing = station(
+        1,
+        &Spec {
+            pos: (115.89, 28.68),
+            amenities: 0,
+            hours: 0,
+            closure_until_ms: None,
+        },
+    );
+    closing.temporary_closure = Some(TemporaryClosure {
+        until: (epoch() + Duration::milliseconds(500))
+            .with_timezone(&FixedOffset::east_opt(8 * 3600).unwrap()),
+        reason: "cleaning".to_string(),
+    });
+    let snap = Snapshot::build(vec![closing.clone()], TZ);
+    assert!(!snap.is_open(&closing, now));
+    let q = NearestQuery {
+        origin: LonLat::new(115.89, 28.68).unwrap(),
+        limit: 5,
+        amenities: AmenitySet::EMPTY,
+        open_at: Some(now),
+        max_distance_m: None,
+    };
+    let hits = snap.nearest(&q);
+    assert!(
+        hits.is_empty(),
+        "the closure has 300 ms to go, yet the index offered station {:?}",
+        hits.iter().map(|h| h.station.id).collect::<Vec<_>>()
+    );
+    // A moment after it ends, the station is back.
+    let later = NearestQuery {
+        open_at: Some(epoch() + Duration::milliseconds(600)),
+        ..q
+    };
+    assert_eq!(snap.nearest(&later).len(), 1);
 }

@@ -286,6 +286,8 @@ impl Account {
 /// (its first entry, the client-facing hop) is believed; the service itself speaks plain http.
 pub fn came_over_https(headers: &HeaderMap, peer: Option<IpAddr>, trusted: &[IpNet]) -> bool {
     let Some(peer) = peer else { return false };
+    // An IPv4 proxy on a dual-stack listener shows up as ::ffff:a.b.c.d.
+    let peer = peer.to_canonical();
     if !trusted.iter().any(|n| n.contains(&peer)) {
         return false;
     }

@@ -39,6 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Query of `GET /api/v1/stations/nearest`; values arrive as text and are parsed here so every
 /// mistake gets a precise message.
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct NearestParams {
     /// Latitude of the rider (omit with lon to use the client IP).
@@ -316,6 +317,7 @@ pub async fn nearest_stations(
 
 /// Query of `GET /api/v1/stations`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// `west,south,east,north` (in `crs`), at most 10° a side.
@@ -380,6 +382,7 @@ pub async fn list_stations(
 
 /// Query of `GET /api/v1/stations/{id}`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct GetParams {
     /// Coordinate system of the output.

@@ -383,6 +383,16 @@ pub async fn spawn_app_on(db: TestDb, configure: impl FnOnce(&mut ServeArgs)) ->
     init_test_tracing();
     let listen: SocketAddr = "127.0.0.1:0".parse().expect("a socket address");
     let mut args = ServeArgs::for_store(&db.url, listen);
+    // `for_store` reads the environment like the binary does; a developer's exported
+    // YIZHAN_GEOIP_DB or YIZHAN_SEED must not change what the tests assert.
+    args.geoip_db = None;
+    args.trusted_proxies = Vec::new();
+    args.seed = true;
+    args.walk_kmh = 4.5;
+    args.ebike_kmh = 15.0;
+    args.detour = 1.3;
+    args.tz = chrono_tz::Asia::Shanghai;
+    args.nearest_engine = yizhan::config::NearestEngine::Index;
     configure(&mut args);
     let app = Application::build(args)
         .await

@@ -271,33 +271,42 @@ pub(crate) fn encode_amenities(a: crate::domain::AmenitySet) -> String {
     a.keys().join(";")
 }
 
-/// Builds an audit record from stored columns; `fields` is a JSON array of names.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn audit_record(
+/// An audit row as both backends store it (JSON as TEXT in SQLite, JSONB in PostgreSQL).
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
     id: i64,
     station_id: i64,
     account_id: Option<i64>,
-    login: String,
-    action: &str,
+    actor: String,
+    action: String,
     at: DateTime<Utc>,
-    fields: serde_json::Value,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
-) -> StoreResult<AuditRecord> {
-    Ok(AuditRecord {
-        id,
-        station_id,
-        actor: Actor { account_id, login },
-        action: AuditAction::parse(action).ok_or_else(|| StoreError::Corrupt {
-            id: station_id,
-            reason: format!("unknown audit action {action:?}"),
-        })?,
-        at,
-        fields: serde_json::from_value(fields).map_err(|e| StoreError::Corrupt {
-            id: station_id,
-            reason: format!("audit fields: {e}"),
-        })?,
-        before,
-        after,
-    })
+    fields: sqlx::types::Json<serde_json::Value>,
+    before: Option<sqlx::types::Json<serde_json::Value>>,
+    after: Option<sqlx::types::Json<serde_json::Value>>,
+}
+
+impl AuditRow {
+    /// The record, or `Corrupt` when the action or the field list does not decode.
+    pub(crate) fn into_record(self) -> StoreResult<AuditRecord> {
+        let station_id = self.station_id;
+        Ok(AuditRecord {
+            id: self.id,
+            station_id,
+            actor: Actor {
+                account_id: self.account_id,
+                login: self.actor,
+            },
+            action: AuditAction::parse(&self.action).ok_or_else(|| StoreError::Corrupt {
+                id: station_id,
+                reason: format!("unknown audit action {:?}", self.action),
+            })?,
+            at: self.at,
+            fields: serde_json::from_value(self.fields.0).map_err(|e| StoreError::Corrupt {
+                id: station_id,
+                reason: format!("audit fields: {e}"),
+            })?,
+            before: self.before.map(|j| j.0),
+            after: self.after.map(|j| j.0),
+        })
+    }
 }

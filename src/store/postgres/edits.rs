@@ -5,41 +5,12 @@ use crate::domain::audit::{station_state, Actor, AuditAction, AuditRecord};
 use crate::domain::patch::changed_fields;
 use crate::domain::{NewStation, Station};
 use crate::store::geom::Wgs84Point;
-use crate::store::{audit_record, encode_amenities, EditStore, StoreError, StoreResult};
+use crate::store::{encode_amenities, AuditRow, EditStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use geozero::wkb;
 use sqlx::types::Json;
 use sqlx::{FromRow, PgConnection};
-
-#[derive(FromRow)]
-struct AuditRow {
-    id: i64,
-    station_id: i64,
-    account_id: Option<i64>,
-    actor: String,
-    action: String,
-    at: DateTime<Utc>,
-    fields: Json<serde_json::Value>,
-    before: Option<Json<serde_json::Value>>,
-    after: Option<Json<serde_json::Value>>,
-}
-
-impl AuditRow {
-    fn into_record(self) -> StoreResult<AuditRecord> {
-        audit_record(
-            self.id,
-            self.station_id,
-            self.account_id,
-            self.actor,
-            &self.action,
-            self.at,
-            self.fields.0,
-            self.before.map(|j| j.0),
-            self.after.map(|j| j.0),
-        )
-    }
-}
 
 #[allow(clippy::too_many_arguments)] // one audit record is this many facts
 pub(super) async fn write_audit(

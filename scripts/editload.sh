@@ -15,6 +15,8 @@
 #      ETags it is given; it counts 200s, 412s, other 4xx, 5xx and network errors, and at the end
 #      checks that the store holds the version it last saw for every station;
 #   4. wrk alone again, writer stopped (the edited stations stay changed in the index).
+# Each wrk run also reports the server's CPU time per request (/proc/PID/stat), steadier than
+# req/s when other work shares the cores; "with edits" includes the CPU of the edits themselves.
 # Prints one table: store | edits/s alone | edits/s under reads | nearest req/s without/with edits | p99 without/with | ratios.
 # The load average is printed before every measured run (others may be building on this machine).
 #
@@ -112,18 +114,27 @@ build() {
   fi
 }
 
-# wrk_run LABEL PORT: warm-up, load average, measured run (calls `on_measure_start` just before
-# the measured run, if defined); prints the RESULT line.
+# wrk_run LABEL PORT SERVER_PID: warm-up, load average, measured run (calls `on_measure_start`
+# just before the measured run, if defined); prints the RESULT line with the server's CPU time
+# (user + system) per request appended: less sensitive than req/s to what else runs here.
 wrk_run() {
-  local label=$1 port=$2
+  local label=$1 port=$2 spid=$3 c0 c1 r
   timeout $((WARMUP + 30)) wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" \
     -s scripts/nearest.lua "http://127.0.0.1:$port" >/dev/null
   printf '  load average before %s: %s\n' "$label" "$(machine_load)" | tee -a "$SUMMARY" >&2
   if declare -F on_measure_start >/dev/null; then on_measure_start; fi
+  c0=$(cpu_ticks "$spid")
   timeout $((DURATION + 30)) wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
     -s scripts/nearest.lua "http://127.0.0.1:$port" >"$WORK/wrk-$label.txt"
-  grep '^RESULT' "$WORK/wrk-$label.txt"
+  c1=$(cpu_ticks "$spid")
+  r=$(grep '^RESULT' "$WORK/wrk-$label.txt")
+  awk -v r="$r" -v a="$c0" -v b="$c1" -v t="$(getconf CLK_TCK)" 'BEGIN {
+    n = r; sub(/.*requests=/, "", n); sub(/ .*/, "", n)
+    printf "%s server_cpu_us_per_req=%.1f\n", r, (n > 0 ? (b - a) / t / n * 1e6 : 0) }'
 }
+
+# cpu_ticks PID: user + system CPU time of a process, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 field() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<"$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
@@ -208,7 +219,7 @@ print(json.load(urllib.request.urlopen(req, timeout=30))["token"])' \
   step "$label: nearest alone (${DURATION}s, $CONNECTIONS connections)"
   unset -f on_measure_start
   local base
-  base=$(wrk_run "$name-alone" "$port")
+  base=$(wrk_run "$name-alone" "$port" "$pid")
 
   step "$label: one writer alone, no read load (${DURATION}s)"
   start_writer "$name-alone" "$port" "$token" "$ids"
@@ -223,14 +234,14 @@ print(json.load(urllib.request.urlopen(req, timeout=30))["token"])' \
   start_writer "$name-edits" "$port" "$token" "$ids"
   on_measure_start() { kill -USR1 "$WPID"; }
   local edit
-  edit=$(wrk_run "$name-edits" "$port")
+  edit=$(wrk_run "$name-edits" "$port" "$pid")
   unset -f on_measure_start
   stop_writer "$name-edits"
   local w=$WLINE
 
   step "$label: nearest again after the edits, writer stopped"
   local after
-  after=$(wrk_run "$name-after" "$port")
+  after=$(wrk_run "$name-after" "$port" "$pid")
 
   say "  nearest alone:      $base"
   say "  nearest with edits: $edit"
@@ -246,7 +257,7 @@ print(json.load(urllib.request.urlopen(req, timeout=30))["token"])' \
   local errs_base errs_edit
   errs_base=$(($(field "$base" errors_status) + $(field "$base" errors_timeout) + $(field "$base" errors_connect) + $(field "$base" errors_read)))
   errs_edit=$(($(field "$edit" errors_status) + $(field "$edit" errors_timeout) + $(field "$edit" errors_connect) + $(field "$edit" errors_read)))
-  ROWS+=("| $label | $(field "$walone" window_edits_s) | $(field "$w" window_edits_s) ($(field "$w" window_ok) ok, $(field "$w" window_412) × 412, $(($(field "$w" window_4xx) + $(field "$w" window_5xx) + $(field "$w" window_neterr))) errors; PATCH p50/p99 $(field "$w" window_patch_p50_ms)/$(field "$w" window_patch_p99_ms) ms) | $(field "$base" req_s) / $(field "$edit" req_s) | $(field "$after" req_s) | $(field "$base" p50_ms) / $(field "$edit" p50_ms) | $(field "$base" p99_ms) / $(field "$edit" p99_ms) | $(ratio "$(field "$edit" req_s)" "$(field "$base" req_s)") | $(ratio "$(field "$edit" p99_ms)" "$(field "$base" p99_ms)") | $errs_base / $errs_edit |")
+  ROWS+=("| $label | $(field "$walone" window_edits_s) | $(field "$w" window_edits_s) ($(field "$w" window_ok) ok, $(field "$w" window_412) × 412, $(($(field "$w" window_4xx) + $(field "$w" window_5xx) + $(field "$w" window_neterr))) errors; PATCH p50/p99 $(field "$w" window_patch_p50_ms)/$(field "$w" window_patch_p99_ms) ms) | $(field "$base" req_s) / $(field "$edit" req_s) | $(field "$after" req_s) | $(field "$base" p50_ms) / $(field "$edit" p50_ms) | $(field "$base" p99_ms) / $(field "$edit" p99_ms) | $(ratio "$(field "$edit" req_s)" "$(field "$base" req_s)") | $(ratio "$(field "$edit" p99_ms)" "$(field "$base" p99_ms)") | $(field "$base" server_cpu_us_per_req) / $(field "$edit" server_cpu_us_per_req) / $(field "$after" server_cpu_us_per_req) | $errs_base / $errs_edit |")
 
   stop_pid "$pid"
 }
@@ -257,8 +268,8 @@ say "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency (after a ${WARMU
 for s in "${STORES[@]}"; do one_store "$s"; done
 
 say ""
-say "| store | edits/s, writer alone | edits/s under reads (one writer) | nearest req/s without / with edits | nearest req/s after edits, writer stopped | p50 ms without / with | p99 ms without / with | req/s ratio with/without | p99 ratio with/without | nearest errors without / with |"
-say "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+say "| store | edits/s, writer alone | edits/s under reads (one writer) | nearest req/s without / with edits | nearest req/s after edits, writer stopped | p50 ms without / with | p99 ms without / with | req/s ratio with/without | p99 ratio with/without | server CPU µs per nearest: alone / with edits / after edits | nearest errors without / with |"
+say "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for r in "${ROWS[@]}"; do say "$r"; done
 echo >&2
 echo "summary also in target/editload/" >&2

@@ -158,68 +158,94 @@ fn hilbert_key(p: &LonLat) -> u64 {
     d
 }
 
+/// What a bulk load derives from each station in one sequential pass, before anything moves
+/// (reading 400-byte records in memory order, not in the scattered Hilbert order).
+struct Prepared {
+    /// (Hilbert key, input position), sorted: the layout order.
+    order: Vec<(u64, u32)>,
+    /// In input order.
+    records: Vec<Record>,
+    schedules: Vec<crate::domain::Hours>,
+    ids_sorted: bool,
+}
+
+fn prepare<'a>(stations: impl ExactSizeIterator<Item = &'a Station>) -> Prepared {
+    let n = stations.len();
+    let mut schedule_ids: HashMap<&'a str, u32> = HashMap::new();
+    let mut schedules = Vec::new();
+    let mut order = Vec::with_capacity(n);
+    let mut records = Vec::with_capacity(n);
+    let mut ids_sorted = true;
+    let mut last_id = i64::MIN;
+    for (i, s) in stations.enumerate() {
+        ids_sorted &= s.id >= last_id;
+        last_id = s.id;
+        let schedule = if s.opening_hours.is_always_open() {
+            ALWAYS_OPEN
+        } else {
+            *schedule_ids
+                .entry(s.opening_hours.as_str())
+                .or_insert_with(|| {
+                    schedules.push(s.opening_hours.clone());
+                    (schedules.len() - 1) as u32
+                })
+        };
+        let closure = if s.temporary_closure.is_some() {
+            HAS_CLOSURE
+        } else {
+            0
+        };
+        order.push((hilbert_key(&s.location), i as u32));
+        records.push(Record {
+            ecef: s.location.ecef(),
+            id: s.id,
+            flags: s.amenities.bits() | closure,
+            schedule,
+        });
+    }
+    // Ties keep input order, so a build is deterministic.
+    order.sort_unstable();
+    Prepared {
+        order,
+        records,
+        schedules,
+        ids_sorted,
+    }
+}
+
 impl Base {
     fn build(stations: Vec<Arc<Station>>) -> Self {
+        let prepared = prepare(stations.iter().map(|s| &**s));
+        Self::assemble(stations, prepared)
+    }
+
+    /// Lays out stations in the order `prepare` chose (both given in the same input order).
+    fn assemble(stations: Vec<Arc<Station>>, p: Prepared) -> Self {
         let n = stations.len();
-        let ids_sorted = stations.windows(2).all(|w| w[0].id <= w[1].id);
-
-        // Hilbert order; ties keep input order, so a build is deterministic.
-        let mut order: Vec<(u64, u32)> = stations
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (hilbert_key(&s.location), i as u32))
-            .collect();
-        order.sort_unstable();
-
         // Where each input station lands, then the positions in id order.
         let mut landed = vec![0u32; n];
-        for (to, &(_, from)) in order.iter().enumerate() {
+        for (to, &(_, from)) in p.order.iter().enumerate() {
             landed[from as usize] = to as u32;
         }
-        let by_id = if ids_sorted {
+        let by_id = if p.ids_sorted {
             landed
         } else {
             let mut input: Vec<u32> = (0..n as u32).collect();
-            input.sort_by_key(|&i| stations[i as usize].id);
+            input.sort_unstable_by_key(|&i| (p.records[i as usize].id, i));
             input.into_iter().map(|i| landed[i as usize]).collect()
         };
-
+        let records: Vec<Record> = p
+            .order
+            .iter()
+            .map(|&(_, from)| p.records[from as usize])
+            .collect();
         let mut taken: Vec<Option<Arc<Station>>> = stations.into_iter().map(Some).collect();
-        let stations: Vec<Arc<Station>> = order
+        let stations: Vec<Arc<Station>> = p
+            .order
             .iter()
             .filter_map(|&(_, from)| taken[from as usize].take())
             .collect();
         drop(taken);
-        drop(order);
-
-        let mut schedule_ids: HashMap<String, u32> = HashMap::new();
-        let mut schedules = Vec::new();
-        let records: Vec<Record> = stations
-            .iter()
-            .map(|s| {
-                let schedule = if s.opening_hours.is_always_open() {
-                    ALWAYS_OPEN
-                } else if let Some(&id) = schedule_ids.get(s.opening_hours.as_str()) {
-                    id
-                } else {
-                    schedules.push(s.opening_hours.clone());
-                    let id = (schedules.len() - 1) as u32;
-                    schedule_ids.insert(s.opening_hours.as_str().to_string(), id);
-                    id
-                };
-                let closure = if s.temporary_closure.is_some() {
-                    HAS_CLOSURE
-                } else {
-                    0
-                };
-                Record {
-                    ecef: s.location.ecef(),
-                    id: s.id,
-                    flags: s.amenities.bits() | closure,
-                    schedule,
-                }
-            })
-            .collect();
 
         let buckets: Vec<Bucket> = records
             .chunks(BUCKET)
@@ -236,7 +262,7 @@ impl Base {
             records,
             stations,
             by_id,
-            schedules,
+            schedules: p.schedules,
             open_cache: ArcSwapOption::empty(),
         }
     }
@@ -384,9 +410,10 @@ fn squared(bound: f64) -> f64 {
 impl Snapshot {
     /// Builds a snapshot from every active station (the start-up bulk load).
     pub fn build(stations: Vec<Station>, tz: Tz) -> Self {
+        let prepared = prepare(stations.iter());
         let stations = stations.into_iter().map(Arc::new).collect();
         Self {
-            base: Arc::new(Base::build(stations)),
+            base: Arc::new(Base::assemble(stations, prepared)),
             overlay: HashMap::new(),
             tz,
             generation: 0,
@@ -455,23 +482,6 @@ impl Snapshot {
             )
         });
 
-        // Changed stations are few: check each one.
-        for s in self.overlay.values().flatten() {
-            if !s.amenities.contains_all(q.amenities) {
-                continue;
-            }
-            if let Some((now, _, _)) = &open {
-                if !self.is_open(s, *now) {
-                    continue;
-                }
-            }
-            let c = chord2(&origin, &s.location.ecef()).sqrt();
-            let d = refine(&q.origin, c, || s.location);
-            if d <= max_d {
-                top.offer(d, s.id, Found::Overlay(s));
-            }
-        }
-
         // Chords never exceed geodesics: a station whose chord exceeds the k-th best geodesic
         // (or the distance cap) cannot make the answer, nor can any bucket whose box is as far.
         // Matching stations of opened buckets wait in `pending` and are refined in chord order,
@@ -529,6 +539,25 @@ impl Snapshot {
                     continue;
                 }
                 pending.push(Reverse((c2.to_bits(), pos as u32)));
+            }
+        }
+
+        // Changed stations last, once the base has set a tight bound: most are pruned by their
+        // chord alone (a few flops) before any filter or geodesic. The base walk above ran
+        // with a looser bound than it would have with them, which only means it stopped later.
+        for s in self.overlay.values().flatten() {
+            let c = chord2(&origin, &s.location.ecef()).sqrt();
+            if c > top.bound().min(max_d) || !s.amenities.contains_all(q.amenities) {
+                continue;
+            }
+            if let Some((now, _, _)) = &open {
+                if !self.is_open(s, *now) {
+                    continue;
+                }
+            }
+            let d = refine(&q.origin, c, || s.location);
+            if d <= max_d {
+                top.offer(d, s.id, Found::Overlay(s));
             }
         }
         top.into_hits(base)

@@ -332,44 +332,17 @@ fn check_exact(snapshot: &Snapshot, stations: &[Station], queries: &[LonLat]) {
     }
 }
 
-/// What the summary measures, so the index before this layout can be measured in the same run.
-trait Engine: Sized {
-    fn build(stations: Vec<Station>) -> Self;
-    fn nearest(&self, q: &NearestQuery) -> Vec<yizhan::index::Hit>;
-}
-
-impl Engine for Snapshot {
-    fn build(stations: Vec<Station>) -> Self {
-        Snapshot::build(stations, chrono_tz::Asia::Shanghai)
-    }
-    fn nearest(&self, q: &NearestQuery) -> Vec<yizhan::index::Hit> {
-        Snapshot::nearest(self, q)
-    }
-}
-
-#[path = "before/index_bb46ba9.rs"]
-mod before;
-
-impl Engine for before::Snapshot {
-    fn build(stations: Vec<Station>) -> Self {
-        before::Snapshot::build(stations, chrono_tz::Asia::Shanghai)
-    }
-    fn nearest(&self, q: &NearestQuery) -> Vec<yizhan::index::Hit> {
-        before::Snapshot::nearest(self, q)
-    }
-}
-
-/// Builds with `E` and returns the index with the heap bytes it added per station, and the peak.
+/// Builds an index and returns it with the heap bytes it added per station, and the peak.
 ///
 /// Counted: every byte the build leaves allocated (the R-tree, the filter records, the id
 /// order, the `Arc` headers and the vector of `Arc`s), net of the `Vec<Station>` buffer it
 /// consumes. Not counted: the `Station` records themselves (struct, strings, parsed opening
 /// hours), which exist before the call and are moved, not copied.
-fn build_measured<E: Engine>(stations: Vec<Station>) -> (E, f64, f64) {
+fn build_measured(stations: Vec<Station>) -> (Snapshot, f64, f64) {
     let n = stations.len() as f64;
     let before = live();
     PEAK.store(before, Ordering::Relaxed);
-    let index = E::build(stations);
+    let index = Snapshot::build(stations, chrono_tz::Asia::Shanghai);
     let after = live();
     let peak = PEAK.load(Ordering::Relaxed);
     (
@@ -379,9 +352,28 @@ fn build_measured<E: Engine>(stations: Vec<Station>) -> (E, f64, f64) {
     )
 }
 
+/// Nanoseconds this thread has spent on a CPU (Linux schedstat; 0 elsewhere).
+///
+/// Other work on the machine inflates wall time but hardly this, so rates per CPU second are
+/// the steadier "per core" figure on a shared machine; the summary prints both.
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A rate per wall-clock second and per CPU second of this thread.
+#[derive(Clone, Copy)]
+struct Rate {
+    wall: f64,
+    cpu: f64,
+}
+
 /// Queries per second on one thread over the query set, for about `budget`.
-fn qps<E: Engine>(index: &E, queries: &[NearestQuery], budget: Duration) -> f64 {
+fn qps(index: &Snapshot, queries: &[NearestQuery], budget: Duration) -> Rate {
     let started = Instant::now();
+    let cpu0 = thread_cpu_ns();
     let mut done = 0usize;
     while started.elapsed() < budget {
         for q in queries {
@@ -389,42 +381,53 @@ fn qps<E: Engine>(index: &E, queries: &[NearestQuery], budget: Duration) -> f64 
         }
         done += queries.len();
     }
-    done as f64 / started.elapsed().as_secs_f64()
+    let cpu = (thread_cpu_ns() - cpu0) as f64 / 1e9;
+    let wall = started.elapsed().as_secs_f64();
+    Rate {
+        wall: done as f64 / wall,
+        cpu: if cpu > 0.0 {
+            done as f64 / cpu
+        } else {
+            f64::NAN
+        },
+    }
 }
 
-/// Median of three bulk loads of `stations` (the copy is made outside the timing).
-fn load_time<E: Engine>(stations: &[Station]) -> Duration {
-    let mut loads: Vec<Duration> = (0..3)
-        .map(|_| {
-            let input = stations.to_vec();
-            let t = Instant::now();
-            let index = E::build(input);
-            let took = t.elapsed();
-            drop(index);
-            took
-        })
-        .collect();
-    loads.sort();
-    loads[1]
+/// Median wall and CPU seconds of three bulk loads of `stations` (copies made outside the timing).
+fn load_time(stations: &[Station]) -> (f64, f64) {
+    let mut wall = Vec::new();
+    let mut cpu = Vec::new();
+    for _ in 0..3 {
+        let input = stations.to_vec();
+        let t = Instant::now();
+        let cpu0 = thread_cpu_ns();
+        let index = Snapshot::build(input, chrono_tz::Asia::Shanghai);
+        cpu.push((thread_cpu_ns() - cpu0) as f64 / 1e9);
+        wall.push(t.elapsed().as_secs_f64());
+        drop(index);
+    }
+    wall.sort_by(f64::total_cmp);
+    cpu.sort_by(f64::total_cmp);
+    (wall[1], cpu[1])
 }
 
 struct Row {
     n: usize,
-    qps: f64,
-    qps_filtered: f64,
+    qps: Rate,
+    qps_filtered: Rate,
     bytes: f64,
     peak: f64,
 }
 
 impl Row {
-    fn measure<E: Engine>(
+    fn measure(
         all: &[Station],
         n: usize,
         plain: &[NearestQuery],
         filtered: &[NearestQuery],
         budget: Duration,
     ) -> Row {
-        let (index, bytes, peak) = build_measured::<E>(all[..n].to_vec());
+        let (index, bytes, peak) = build_measured(all[..n].to_vec());
         Row {
             n,
             qps: qps(&index, plain, budget),
@@ -439,21 +442,20 @@ fn print_rows(title: &str, rows: &[Row]) {
     println!();
     println!("{title}");
     println!(
-        "| stations | k=5 queries/s | k=5 + microwave,toilet,open_now queries/s | index bytes/station | build peak bytes/station |"
+        "| stations | k=5 q/s per CPU second | k=5 q/s wall | k=5 + microwave,toilet,open_now q/s per CPU second | same, wall | index bytes/station | build peak bytes/station |"
     );
-    println!("|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         println!(
-            "| {} | {:.0} | {:.0} | {:.1} | {:.1} |",
-            r.n, r.qps, r.qps_filtered, r.bytes, r.peak
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} |",
+            r.n, r.qps.cpu, r.qps.wall, r.qps_filtered.cpu, r.qps_filtered.wall, r.bytes, r.peak
         );
     }
 }
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench");
-    // BENCH_BEFORE=1 also measures the index as of bb46ba9 (rstar over single points).
-    let compare = std::env::var_os("BENCH_BEFORE").is_some_and(|v| v == "1");
     // BENCH_SIZES=10000,1000000 overrides the sizes (the brute-force baseline runs at the first).
     let sizes: Vec<usize> = match std::env::var("BENCH_SIZES") {
         Ok(list) => list
@@ -483,12 +485,33 @@ fn main() {
     let filtered: Vec<NearestQuery> = points.iter().map(|p| filtered_query(*p)).collect();
     let budget = Duration::from_millis(if quick { 50 } else { 1500 });
 
+    // BENCH_PROFILE=SECONDS: only loop k=5 queries on the largest index, for a profiler.
+    if let Some(secs) = std::env::var("BENCH_PROFILE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        let snap = Snapshot::build(all.clone(), chrono_tz::Asia::Shanghai);
+        eprintln!("profiling {max_n} stations for {secs} s");
+        let mut plain = plain.clone();
+        if std::env::var_os("BENCH_SORTED").is_some() {
+            plain.sort_by(|a, b| {
+                ((a.origin.lat * 20.0) as i64, a.origin.lon)
+                    .partial_cmp(&((b.origin.lat * 20.0) as i64, b.origin.lon))
+                    .unwrap()
+            });
+        }
+        for _ in 0..3 {
+            let rate = qps(&snap, &plain, Duration::from_secs(secs));
+            eprintln!("{:.0} q/s per CPU second, {:.0} wall", rate.cpu, rate.wall);
+        }
+        return;
+    }
+
     let mut rows = Vec::new();
-    let mut before_rows = Vec::new();
     let mut brute_qps = 0.0;
     for &n in &sizes {
         let snap = Snapshot::build(all[..n].to_vec(), chrono_tz::Asia::Shanghai);
-        if n == sizes[0] {
+        if n == sizes[0] && n <= 100_000 {
             let checked = if quick { 64 } else { 256 };
             check_exact(&snap, &all[..n], &points[..checked]);
             eprintln!("index == brute force on {checked} queries at {n} stations");
@@ -535,12 +558,7 @@ fn main() {
             brute_qps = m as f64 / t.elapsed().as_secs_f64();
         }
 
-        rows.push(Row::measure::<Snapshot>(&all, n, &plain, &filtered, budget));
-        if compare {
-            before_rows.push(Row::measure::<before::Snapshot>(
-                &all, n, &plain, &filtered, budget,
-            ));
-        }
+        rows.push(Row::measure(&all, n, &plain, &filtered, budget));
     }
 
     // Bulk load at the largest size; the copy of the input is made outside the timing.
@@ -555,8 +573,7 @@ fn main() {
         )
     });
     g.finish();
-    let load = load_time::<Snapshot>(&all);
-    let before_load = compare.then(|| load_time::<before::Snapshot>(&all));
+    let load = load_time(&all);
 
     c.final_summary();
 
@@ -570,39 +587,14 @@ fn main() {
             "brute force (geographiclib scan) at {}: {:.1} queries/s; the index is {:.0}x faster at that size",
             r0.n,
             brute_qps,
-            r0.qps / brute_qps
+            r0.qps.wall / brute_qps
         );
     }
     println!(
-        "bulk load (Snapshot::build) of {max_n} stations: median of 3 {:.3} s",
-        load.as_secs_f64()
+        "bulk load (Snapshot::build) of {max_n} stations: median of 3 {:.3} s wall, {:.3} s CPU",
+        load.0, load.1
     );
     println!(
         "bytes/station: live heap left by the build (tree, filter records, id order, Arc headers,\n  Vec<Arc>) net of the consumed Vec<Station>; the Station records (struct, strings, hours) are excluded"
     );
-    if compare {
-        print_rows(
-            "before (index of bb46ba9: rstar over single points), same run",
-            &before_rows,
-        );
-        println!("| stations | k=5 speed-up | filtered speed-up | bytes ratio (after/before) |");
-        println!("|---:|---:|---:|---:|");
-        for (a, b) in rows.iter().zip(&before_rows) {
-            println!(
-                "| {} | {:.2}x | {:.2}x | {:.2} |",
-                a.n,
-                a.qps / b.qps,
-                a.qps_filtered / b.qps_filtered,
-                a.bytes / b.bytes
-            );
-        }
-        if let Some(b) = before_load {
-            println!(
-                "bulk load of {max_n}: before {:.3} s, after {:.3} s ({:.2}x)",
-                b.as_secs_f64(),
-                load.as_secs_f64(),
-                b.as_secs_f64() / load.as_secs_f64()
-            );
-        }
-    }
 }

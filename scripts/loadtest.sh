@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load test of GET /api/v1/stations/nearest, loopback only, bounded in time.
 #
-#   scripts/loadtest.sh [http|cold|all]      (default: all)
+#   scripts/loadtest.sh [http|latency|cold|all]      (default: all)
 #
 # http: builds --release, creates a fresh PostGIS database, starts `yizhan serve` once so it seeds
 #       the demo stations (optionally imports LOAD_STATIONS synthetic ones as well), then runs TWO
@@ -9,12 +9,18 @@
 #       (--nearest-engine store: PostGIS `ORDER BY geom <-> point LIMIT k` per request), and drives
 #       each with wrk at CONNECTIONS connections for DURATION seconds at random points around
 #       Nanchang/Jiangxi (scripts/nearest.lua). Prints req/s, p50, p99 and the ratio.
+# latency: the same index server on a fresh seeded PostGIS database, driven by oha (crates.io;
+#       `cargo install oha --locked` if missing) at FIXED request rates (LATENCY_RATES, open loop,
+#       --latency-correction against coordinated omission) over CONNECTIONS connections: p50/p99
+#       at a given load, which wrk's closed loop (as fast as possible) cannot show — there the
+#       latency is just the queue the load generator itself keeps full.
 # cold: generates COLD_STATIONS synthetic stations (scripts/gen_stations.py, fixed seed), imports
 #       them with `yizhan import` into a fresh GeoPackage and a fresh PostGIS database (timed), and
 #       measures the time from process start to /healthz answering, COLD_RUNS times per store.
 #
 # Everything it starts is stopped and every database it creates is dropped on exit.
 # Settings (env): DURATION=20 WARMUP=3 CONNECTIONS=64 WRK_THREADS=2 LOAD_STATIONS=0
+#                 LATENCY_RATES="500 1000 2000 4000"
 #                 COLD_STATIONS=1000000 COLD_RUNS=3 PG=postgres://postgres@127.0.0.1:5432
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,8 +39,10 @@ PGHOST=127.0.0.1
 PGUSER=postgres
 export PGHOST PGUSER
 
-case "$WHAT" in http | cold | all) ;; *)
-  echo "usage: $0 [http|cold|all]" >&2
+LATENCY_RATES=${LATENCY_RATES:-500 1000 2000 4000}
+
+case "$WHAT" in http | latency | cold | all) ;; *)
+  echo "usage: $0 [http|latency|cold|all]" >&2
   exit 2
   ;;
 esac
@@ -171,6 +179,54 @@ http_test() {
   say "server RSS after the runs: index $(rss_mb "$pid_a") MB, store $(rss_mb "$SERVER_PID") MB"
 }
 
+# latency_test: p50/p99 of nearest at fixed rates (open loop), CONNECTIONS connections.
+latency_test() {
+  local oha db="yizhan_latency_$$" port url
+  oha=$(command -v oha || echo "$HOME/.cargo/bin/oha")
+  [ -x "$oha" ] || { echo "oha is missing: cargo install oha --locked" >&2; exit 1; }
+  step "fresh PostGIS database $db"
+  createdb "$db"
+  DBS+=("$db")
+  url="$PG/$db"
+  port=$(free_port)
+  start_server latency "$port" "$url" index
+  wait_healthy "$port" 120
+  # The same mixture as scripts/nearest.lua: 70 % around Nanchang, 30 % anywhere in Jiangxi.
+  python3 - "$port" >"$WORK/urls.txt" <<'PY'
+import random, sys
+rng = random.Random(20261127)
+for _ in range(20000):
+    if rng.random() < 0.7:
+        lon, lat = 115.69 + rng.random() * 0.40, 28.53 + rng.random() * 0.30
+    else:
+        lon, lat = 113.6 + rng.random() * 4.8, 24.5 + rng.random() * 5.5
+    print(f"http://127.0.0.1:{sys.argv[1]}/api/v1/stations/nearest?lat={lat:.6f}&lon={lon:.6f}&limit=5")
+PY
+  "$oha" -z "${WARMUP}s" -c "$CONNECTIONS" --no-tui --output-format quiet --urls-from-file "$WORK/urls.txt" >/dev/null
+  say ""
+  say "HTTP GET /api/v1/stations/nearest?limit=5 at fixed rates (oha, open loop, latency-corrected), index engine, $CONNECTIONS connections, ${DURATION}s each, on the same 2 cores"
+  say "| offered req/s | served req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | non-2xx or errors | server CPU % |"
+  say "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for rate in $LATENCY_RATES; do
+    step "oha at $rate req/s"
+    local cpu0 cpu1
+    cpu0=$(awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat")
+    "$oha" -z "${DURATION}s" -c "$CONNECTIONS" -q "$rate" --latency-correction --no-tui \
+      --output-format json --urls-from-file "$WORK/urls.txt" >"$WORK/oha-$rate.json"
+    cpu1=$(awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat")
+    python3 - "$WORK/oha-$rate.json" "$rate" "$(( cpu1 - cpu0 ))" "$(getconf CLK_TCK)" "$DURATION" <<'PY' | tee -a "$SUMMARY"
+import json, sys
+r = json.load(open(sys.argv[1]))
+rate, ticks, hz, secs = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+s, p = r["summary"], r["latencyPercentiles"]
+codes = r.get("statusCodeDistribution", {})
+bad = sum(n for c, n in codes.items() if not c.startswith("2")) + sum(r.get("errorDistribution", {}).values())
+ms = lambda v: f"{v * 1000:.2f}" if v is not None else "-"
+print(f"| {rate} | {s['requestsPerSec']:.0f} | {ms(p['p50'])} | {ms(p['p90'])} | {ms(p['p99'])} | {ms(p['p99.9'])} | {ms(s['slowest'])} | {bad} | {100 * ticks / hz / secs:.0f} |")
+PY
+  done
+}
+
 # cold_start NAME URL: COLD_RUNS starts, each timed from exec to /healthz answering.
 cold_start() {
   local name=$1 url=$2 port t0 t1 times=() pid
@@ -236,9 +292,11 @@ build
 say "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo); load average at start $(machine_load)"
 case "$WHAT" in
   http) http_test ;;
+  latency) latency_test ;;
   cold) cold_test ;;
   all)
     http_test
+    latency_test
     cold_test
     ;;
 esac

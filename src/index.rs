@@ -9,9 +9,12 @@
 //!
 //! Layout, for memory and speed at a million stations: the stations sit in one flat array in
 //! Hilbert-curve order, cut into buckets of [`BUCKET`] neighbours; the rstar R-tree indexes the
-//! buckets' ECEF boxes, not single stations. A query walks buckets in order of their box's
-//! distance and scans each bucket's compact records. About 75 bytes per station instead of the
-//! ~190 a tree of single points costs (rstar spends a full node on every leaf).
+//! buckets' ECEF boxes (single precision, rounded outwards), not single stations. A query walks
+//! the tree depth first, nearest child first, and scans each bucket's 32-byte records; the
+//! `k`-th smallest upper bound found so far prunes every box and record beyond it. At a
+//! million stations the walk waits on memory more than it computes, so it prefetches the
+//! children it is about to visit. About 75 bytes per station instead of the ~190 a tree of
+//! single points costs (rstar spends a full node on every leaf).
 //!
 //! Writers publish a new snapshot (base + small overlay of changed stations); readers load the
 //! current one without locks and never wait.
@@ -20,9 +23,8 @@ use crate::domain::{AmenitySet, BBox, LonLat, Station};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use rstar::{Envelope, PointDistance, RTree, RTreeObject, AABB};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use rstar::{Envelope, ParentNode, RTree, RTreeNode, RTreeObject, AABB};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Smallest radius of curvature on WGS-84 (meridian at the equator, b²/a), in metres.
@@ -44,7 +46,20 @@ const BUCKET: usize = 16;
 /// Set in [`Record::flags`] when the station carries a temporary closure (read from the station).
 const HAS_CLOSURE: u32 = 1 << 31;
 
-/// The upper bound of the geodesic length for a chord `c` (metres).
+/// Metres added to a bound before it prunes: chords and bounds are computed from ECEF
+/// coordinates of about 6.4e6 m, so rounding moves them by nanometres (a station on the pole
+/// has a chord of 1e-11 m to the pole itself while its geodesic is 0). A micrometre covers that
+/// many times over and prunes nothing a rider could tell apart.
+const FLOAT_SLACK_M: f64 = 1e-6;
+
+/// Longest chord (metres) [`arc_upper_bound`] is used for when bounding the answer. Schur's
+/// theorem needs the geodesic no longer than half the comparison circle (π·6,335 km), which
+/// holds for any chord this short (the surface path along its normal section is barely longer);
+/// near-antipodal pairs break it, so longer chords get their geodesic solved instead.
+const ARC_BOUND_MAX_CHORD_M: f64 = 1_000_000.0;
+
+/// The upper bound of the geodesic length for a chord `c` (metres), for chords up to
+/// [`ARC_BOUND_MAX_CHORD_M`].
 ///
 /// A geodesic's curvature in space equals the surface's normal curvature along it, at most
 /// 1/[`MIN_CURVATURE_RADIUS`]; by Schur's comparison theorem such a curve of length s has a chord
@@ -73,45 +88,56 @@ pub struct NearestQuery {
     pub max_distance_m: Option<f64>,
 }
 
-/// One answer: a station and its geodesic distance from the origin.
-#[derive(Debug, Clone)]
-pub struct Hit {
+/// One answer: a station of the snapshot and its geodesic distance from the origin.
+///
+/// Borrowed from the snapshot the query ran on: answering touches no station record (no
+/// reference count), only what the caller then reads of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Hit<'a> {
     /// The station.
-    pub station: Arc<Station>,
+    pub station: &'a Station,
     /// Geodesic distance on WGS-84 in metres.
     pub distance_m: f64,
 }
 
-/// What the query loop reads of a station (40 bytes), in bucket order beside its record.
+/// What the query loop reads of a station (32 bytes: two to a cache line), in bucket order.
 #[derive(Debug, Clone, Copy)]
 struct Record {
     ecef: [f64; 3],
-    id: i64,
     /// Amenity bits, and [`HAS_CLOSURE`].
     flags: u32,
     /// Index into the distinct schedules, or [`ALWAYS_OPEN`].
     schedule: u32,
 }
 
+/// R-tree node sizes: wide nodes make a shallow tree, so a query follows few pointers.
+struct TreeParams;
+
+impl rstar::RTreeParams for TreeParams {
+    const MIN_SIZE: usize = 3;
+    const MAX_SIZE: usize = 6;
+    const REINSERTION_COUNT: usize = 2;
+    type DefaultInsertionStrategy = rstar::RStarInsertionStrategy;
+}
+
 /// A run of consecutive records and the ECEF box enclosing them: what the R-tree holds.
 struct Bucket {
-    envelope: AABB<[f64; 3]>,
+    envelope: Box3,
     start: u32,
     end: u32,
 }
 
-impl RTreeObject for Bucket {
-    type Envelope = AABB<[f64; 3]>;
-
-    fn envelope(&self) -> Self::Envelope {
-        self.envelope
+impl Bucket {
+    fn range(&self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
     }
 }
 
-impl PointDistance for Bucket {
-    /// The squared chord to the nearest point of the box: no record inside is closer.
-    fn distance_2(&self, point: &[f64; 3]) -> f64 {
-        self.envelope.distance_2(point)
+impl RTreeObject for Bucket {
+    type Envelope = Box3;
+
+    fn envelope(&self) -> Self::Envelope {
+        self.envelope
     }
 }
 
@@ -123,9 +149,11 @@ struct OpenTable {
 
 /// The bulk-loaded part of a snapshot, rebuilt rarely.
 struct Base {
-    tree: RTree<Bucket>,
+    tree: RTree<Bucket, TreeParams>,
     /// In Hilbert order; `records[i]` describes `stations[i]`.
     records: Vec<Record>,
+    /// Station ids, `ids[i]` of `records[i]`.
+    ids: Vec<i64>,
     stations: Vec<Arc<Station>>,
     /// Positions in `records` sorted by station id, for lookups by id.
     by_id: Vec<u32>,
@@ -165,19 +193,50 @@ struct Prepared {
     order: Vec<(u64, u32)>,
     /// In input order.
     records: Vec<Record>,
+    ids: Vec<i64>,
     schedules: Vec<crate::domain::Hours>,
     ids_sorted: bool,
 }
 
-fn prepare<'a>(stations: impl ExactSizeIterator<Item = &'a Station>) -> Prepared {
+/// Below this many stations a build computes positions on one thread.
+const PARALLEL_FROM: usize = 65_536;
+
+/// The Hilbert key and ECEF position of every station (trigonometry: the costly part of a
+/// build), on every core for large inputs.
+fn positions<S: std::borrow::Borrow<Station> + Sync>(stations: &[S]) -> Vec<(u64, [f64; 3])> {
+    let one = |s: &S| {
+        let p = &s.borrow().location;
+        (hilbert_key(p), p.ecef())
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if stations.len() < PARALLEL_FROM || threads < 2 {
+        return stations.iter().map(one).collect();
+    }
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = stations
+            .chunks(stations.len().div_ceil(threads))
+            .map(|part| scope.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        let mut all = Vec::with_capacity(stations.len());
+        for part in parts {
+            all.extend(part.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        all
+    })
+}
+
+fn prepare<S: std::borrow::Borrow<Station> + Sync>(stations: &[S]) -> Prepared {
     let n = stations.len();
-    let mut schedule_ids: HashMap<&'a str, u32> = HashMap::new();
+    let positions = positions(stations);
+    let mut schedule_ids: HashMap<&str, u32> = HashMap::new();
     let mut schedules = Vec::new();
     let mut order = Vec::with_capacity(n);
     let mut records = Vec::with_capacity(n);
+    let mut ids = Vec::with_capacity(n);
     let mut ids_sorted = true;
     let mut last_id = i64::MIN;
-    for (i, s) in stations.enumerate() {
+    for (i, (s, &(key, ecef))) in stations.iter().zip(&positions).enumerate() {
+        let s = s.borrow();
         ids_sorted &= s.id >= last_id;
         last_id = s.id;
         let schedule = if s.opening_hours.is_always_open() {
@@ -195,10 +254,10 @@ fn prepare<'a>(stations: impl ExactSizeIterator<Item = &'a Station>) -> Prepared
         } else {
             0
         };
-        order.push((hilbert_key(&s.location), i as u32));
+        order.push((key, i as u32));
+        ids.push(s.id);
         records.push(Record {
-            ecef: s.location.ecef(),
-            id: s.id,
+            ecef,
             flags: s.amenities.bits() | closure,
             schedule,
         });
@@ -208,6 +267,7 @@ fn prepare<'a>(stations: impl ExactSizeIterator<Item = &'a Station>) -> Prepared
     Prepared {
         order,
         records,
+        ids,
         schedules,
         ids_sorted,
     }
@@ -215,7 +275,7 @@ fn prepare<'a>(stations: impl ExactSizeIterator<Item = &'a Station>) -> Prepared
 
 impl Base {
     fn build(stations: Vec<Arc<Station>>) -> Self {
-        let prepared = prepare(stations.iter().map(|s| &**s));
+        let prepared = prepare(&stations);
         Self::assemble(stations, prepared)
     }
 
@@ -231,13 +291,18 @@ impl Base {
             landed
         } else {
             let mut input: Vec<u32> = (0..n as u32).collect();
-            input.sort_unstable_by_key(|&i| (p.records[i as usize].id, i));
+            input.sort_unstable_by_key(|&i| (p.ids[i as usize], i));
             input.into_iter().map(|i| landed[i as usize]).collect()
         };
         let records: Vec<Record> = p
             .order
             .iter()
             .map(|&(_, from)| p.records[from as usize])
+            .collect();
+        let ids: Vec<i64> = p
+            .order
+            .iter()
+            .map(|&(_, from)| p.ids[from as usize])
             .collect();
         let mut taken: Vec<Option<Arc<Station>>> = stations.into_iter().map(Some).collect();
         let stations: Vec<Arc<Station>> = p
@@ -251,15 +316,17 @@ impl Base {
             .chunks(BUCKET)
             .enumerate()
             .map(|(b, chunk)| Bucket {
-                envelope: AABB::from_points(chunk.iter().map(|r| &r.ecef)),
+                envelope: enclosing(chunk.iter().map(|r| &r.ecef)),
                 start: (b * BUCKET) as u32,
                 end: (b * BUCKET + chunk.len()) as u32,
             })
             .collect();
 
+        let tree = RTree::bulk_load_with_params(buckets);
         Self {
-            tree: RTree::bulk_load(buckets),
+            tree,
             records,
+            ids,
             stations,
             by_id,
             schedules: p.schedules,
@@ -270,7 +337,7 @@ impl Base {
     /// Where the station with this id sits in `records`/`stations`.
     fn position(&self, id: i64) -> Option<usize> {
         self.by_id
-            .binary_search_by_key(&id, |&p| self.records[p as usize].id)
+            .binary_search_by_key(&id, |&p| self.ids[p as usize])
             .ok()
             .map(|i| self.by_id[i] as usize)
     }
@@ -300,6 +367,57 @@ pub struct Snapshot {
     generation: u64,
 }
 
+/// An ECEF box in single precision, rounded outwards: half the bytes of a double box, so a
+/// node's children span fewer cache lines. (Within 0.5 m of the exact box at Earth's radius;
+/// only ever larger, so distances to it stay lower bounds.)
+type Box3 = AABB<[f32; 3]>;
+
+/// The smallest [`Box3`] holding every point.
+fn enclosing<'a>(points: impl Iterator<Item = &'a [f64; 3]>) -> Box3 {
+    let mut lo = [f64::INFINITY; 3];
+    let mut hi = [f64::NEG_INFINITY; 3];
+    for p in points {
+        for k in 0..3 {
+            lo[k] = lo[k].min(p[k]);
+            hi[k] = hi[k].max(p[k]);
+        }
+    }
+    AABB::from_corners(lo.map(f32_below), hi.map(f32_above))
+}
+
+/// The largest `f32` not above `v`.
+fn f32_below(v: f64) -> f32 {
+    let f = v as f32;
+    if f64::from(f) > v {
+        f.next_down()
+    } else {
+        f
+    }
+}
+
+/// The smallest `f32` not below `v`.
+fn f32_above(v: f64) -> f32 {
+    let f = v as f32;
+    if f64::from(f) < v {
+        f.next_up()
+    } else {
+        f
+    }
+}
+
+/// Squared distance from a point to a box (0 inside).
+fn box_distance2(b: &Box3, p: &[f64; 3]) -> f64 {
+    let (lo, hi) = (b.lower(), b.upper());
+    let mut d2 = 0.0;
+    for k in 0..3 {
+        let d = (f64::from(lo[k]) - p[k])
+            .max(p[k] - f64::from(hi[k]))
+            .max(0.0);
+        d2 += d * d;
+    }
+    d2
+}
+
 /// Where a candidate lives: a base position, or a changed station in the overlay.
 #[derive(Clone, Copy)]
 enum Found<'a> {
@@ -307,84 +425,185 @@ enum Found<'a> {
     Overlay(&'a Arc<Station>),
 }
 
-/// The k best hits so far, worst on top; stations are only cloned out at the end.
-struct TopK<'a> {
+/// The `limit`-th smallest geodesic upper bound among the candidates so far: every station of
+/// the answer has a chord (a lower bound) within it.
+struct Bounds {
     limit: usize,
-    heap: BinaryHeap<Ranked<'a>>,
+    /// Ascending, at most `limit` long.
+    uppers: Vec<f64>,
+    /// Square of the distance cap.
+    cap2: f64,
+    /// Squared chord beyond which no station can make the answer.
+    reach2: f64,
 }
 
-struct Ranked<'a> {
-    distance: f64,
-    id: i64,
-    found: Found<'a>,
-}
-
-impl PartialEq for Ranked<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == std::cmp::Ordering::Equal
-    }
-}
-impl Eq for Ranked<'_> {}
-impl PartialOrd for Ranked<'_> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Ranked<'_> {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.distance
-            .total_cmp(&other.distance)
-            .then(self.id.cmp(&other.id))
-    }
-}
-
-impl<'a> TopK<'a> {
-    fn new(limit: usize) -> Self {
+impl Bounds {
+    fn new(limit: usize, max_d: f64) -> Self {
+        let cap2 = squared(max_d);
         Self {
             limit,
-            heap: BinaryHeap::with_capacity(limit.min(MAX_PREALLOCATED) + 1),
+            uppers: Vec::with_capacity(limit.min(MAX_PREALLOCATED)),
+            cap2,
+            reach2: cap2,
         }
     }
 
-    /// The distance a newcomer must beat, once full.
-    fn bound(&self) -> f64 {
-        if self.heap.len() < self.limit {
-            f64::INFINITY
+    /// Takes in a candidate at squared chord `c2` (within reach), tightening the reach;
+    /// `geodesic` solves its distance when the chord is too long for the arc bound.
+    fn admit(&mut self, c2: f64, geodesic: impl FnOnce() -> f64) {
+        let full = self.uppers.len() == self.limit;
+        // The upper bound is at least the chord: no use computing it when the chord is past
+        // the current `limit`-th bound.
+        if full && self.uppers.last().is_some_and(|&u| c2 >= u * u) {
+            return;
+        }
+        let upper = if c2 <= squared(ARC_BOUND_MAX_CHORD_M) {
+            arc_upper_bound(c2.sqrt())
         } else {
-            self.heap.peek().map_or(f64::INFINITY, |r| r.distance)
-        }
-    }
-
-    fn offer(&mut self, distance: f64, id: i64, found: Found<'a>) {
-        let r = Ranked {
-            distance,
-            id,
-            found,
+            geodesic()
         };
-        if self.heap.len() < self.limit {
-            self.heap.push(r);
-        } else if self.heap.peek().is_some_and(|worst| r < *worst) {
-            self.heap.pop();
-            self.heap.push(r);
+        if full {
+            if self.uppers.last().is_some_and(|&u| upper >= u) {
+                return;
+            }
+            self.uppers.pop();
         }
-    }
-
-    fn into_hits(self, base: &Base) -> Vec<Hit> {
-        self.heap
-            .into_sorted_vec()
-            .into_iter()
-            .map(|r| Hit {
-                station: match r.found {
-                    Found::Base(pos) => base.stations[pos as usize].clone(),
-                    Found::Overlay(s) => s.clone(),
-                },
-                distance_m: r.distance,
-            })
-            .collect()
+        let at = self.uppers.partition_point(|&u| u <= upper);
+        self.uppers.insert(at, upper);
+        if self.uppers.len() == self.limit {
+            let kth = self.uppers[self.limit - 1];
+            self.reach2 = self.cap2.min(squared(kth + FLOAT_SLACK_M));
+        }
     }
 }
 
-/// Most result slots reserved up front (a `limit` may be huge; the heap grows if needed).
+/// Children of an R-tree node sorted on the stack; rstar's bulk load in 3-D makes nodes of up
+/// to (clusters per axis)³ children: at most 8 measured at 1M stations. Larger nodes are walked
+/// unsorted (still exact, only slower).
+const MAX_CHILDREN: usize = 16;
+
+/// One query's depth-first walk of the base: children nearest first, pruned by the reach.
+struct Walk<'a> {
+    base: &'a Base,
+    overlay: &'a HashMap<i64, Option<Arc<Station>>>,
+    origin: [f64; 3],
+    origin_lonlat: LonLat,
+    want: u32,
+    open: Option<(DateTime<Utc>, &'a OpenTable)>,
+    bounds: Bounds,
+    /// (squared chord, position) of every matching station found within reach when found.
+    candidates: Vec<(f64, u32)>,
+}
+
+impl<'a> Walk<'a> {
+    fn node(&mut self, node: &'a ParentNode<Bucket>) {
+        let children = node.children();
+        if children.len() > MAX_CHILDREN {
+            for child in children {
+                self.child(child);
+            }
+            return;
+        }
+        let mut order = [(0.0f64, 0u32); MAX_CHILDREN];
+        for (i, child) in children.iter().enumerate() {
+            let env = match child {
+                RTreeNode::Parent(p) => p.envelope(),
+                RTreeNode::Leaf(b) => b.envelope,
+            };
+            // Insertion sort: at most a handful of children.
+            let d2 = box_distance2(&env, &self.origin);
+            let mut j = i;
+            while j > 0 && order[j - 1].0 > d2 {
+                order[j] = order[j - 1];
+                j -= 1;
+            }
+            order[j] = (d2, i as u32);
+        }
+        // The walk is bound by memory latency: ask for the next few children's memory now,
+        // so the misses overlap instead of following one another.
+        for &(d2, i) in order[..children.len()].iter().take(PREFETCH) {
+            if d2 > self.bounds.reach2 {
+                break;
+            }
+            match &children[i as usize] {
+                RTreeNode::Parent(p) => prefetch(p.children()),
+                RTreeNode::Leaf(b) => prefetch(&self.base.records[b.range()]),
+            }
+        }
+        for &(d2, i) in &order[..children.len()] {
+            if d2 > self.bounds.reach2 {
+                break;
+            }
+            match &children[i as usize] {
+                RTreeNode::Parent(p) => self.node(p),
+                RTreeNode::Leaf(b) => self.bucket(b),
+            }
+        }
+    }
+
+    fn child(&mut self, child: &'a RTreeNode<Bucket>) {
+        match child {
+            RTreeNode::Parent(p) => {
+                if box_distance2(&p.envelope(), &self.origin) <= self.bounds.reach2 {
+                    self.node(p)
+                }
+            }
+            RTreeNode::Leaf(b) => self.bucket(b),
+        }
+    }
+
+    fn bucket(&mut self, bucket: &Bucket) {
+        let base = self.base;
+        for (pos, r) in bucket.range().zip(&base.records[bucket.range()]) {
+            let c2 = chord2(&self.origin, &r.ecef);
+            if c2 <= self.bounds.reach2 && self.accepts(pos, r) {
+                let (from, to) = (&self.origin_lonlat, &base.stations[pos].location);
+                self.bounds.admit(c2, || from.geodesic_distance(to));
+                self.candidates.push((c2, pos as u32));
+            }
+        }
+    }
+
+    /// Whether a base station passes the filters (distance aside).
+    fn accepts(&self, pos: usize, r: &Record) -> bool {
+        if r.flags & self.want != self.want {
+            return false;
+        }
+        if let Some((now, table)) = self.open {
+            if r.schedule != ALWAYS_OPEN && !table.open[r.schedule as usize] {
+                return false;
+            }
+            // Rare: the closure is read from the station, to the instant.
+            if r.flags & HAS_CLOSURE != 0 && self.base.stations[pos].is_temporarily_closed(now) {
+                return false;
+            }
+        }
+        self.overlay.is_empty() || !self.overlay.contains_key(&self.base.ids[pos])
+    }
+}
+
+/// Children whose memory a node visit prefetches, nearest first.
+const PREFETCH: usize = 6;
+
+/// Hints the CPU to load a slice's cache lines (a no-op off x86-64).
+#[inline]
+fn prefetch<T>(items: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let bytes = std::mem::size_of_val(items);
+        let start = items.as_ptr().cast::<i8>();
+        for offset in (0..bytes).step_by(64) {
+            // SAFETY: SSE is part of the x86-64 baseline, and a prefetch is only a hint: it
+            // dereferences nothing and never faults.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = items;
+}
+
+/// Most bound slots reserved up front (a `limit` may be huge; the vector grows if needed).
 const MAX_PREALLOCATED: usize = 128;
 
 /// Geodesic distance from a chord, solving the geodesic only when the bounds are loose.
@@ -410,7 +629,7 @@ fn squared(bound: f64) -> f64 {
 impl Snapshot {
     /// Builds a snapshot from every active station (the start-up bulk load).
     pub fn build(stations: Vec<Station>, tz: Tz) -> Self {
-        let prepared = prepare(stations.iter());
+        let prepared = prepare(&stations);
         let stations = stations.into_iter().map(Arc::new).collect();
         Self {
             base: Arc::new(Base::assemble(stations, prepared)),
@@ -465,102 +684,92 @@ impl Snapshot {
     }
 
     /// The nearest active stations matching the filters, sorted by geodesic distance then id.
-    pub fn nearest(&self, q: &NearestQuery) -> Vec<Hit> {
+    pub fn nearest(&self, q: &NearestQuery) -> Vec<Hit<'_>> {
         if q.limit == 0 {
             return Vec::new();
         }
         let base = &*self.base;
-        let mut top = TopK::new(q.limit);
         let max_d = q.max_distance_m.unwrap_or(f64::INFINITY);
-        let origin = q.origin.ecef();
-        let want = q.amenities.bits();
         let open = q.open_at.map(|now| {
             (
                 now,
-                now.timestamp(),
                 base.open_table(now.with_timezone(&self.tz).naive_local()),
             )
         });
+        let mut walk = Walk {
+            base,
+            overlay: &self.overlay,
+            origin: q.origin.ecef(),
+            origin_lonlat: q.origin,
+            want: q.amenities.bits(),
+            open: open.as_ref().map(|(now, table)| (*now, &**table)),
+            bounds: Bounds::new(q.limit, max_d),
+            candidates: Vec::with_capacity(4 * BUCKET),
+        };
+        walk.node(base.tree.root());
 
-        // Chords never exceed geodesics: a station whose chord exceeds the k-th best geodesic
-        // (or the distance cap) cannot make the answer, nor can any bucket whose box is as far.
-        // Matching stations of opened buckets wait in `pending` and are refined in chord order,
-        // each once the next bucket's box is no nearer, so geodesics are only solved for
-        // stations that can still make the answer (as a walk over single points would).
-        let mut reach2 = squared(top.bound().min(max_d));
-        let mut pending: BinaryHeap<Reverse<(u64, u32)>> = BinaryHeap::with_capacity(4 * BUCKET);
-        let mut buckets = base.tree.nearest_neighbor_iter_with_distance_2(&origin);
-        loop {
-            let next = buckets.next();
-            let horizon = next.as_ref().map_or(f64::INFINITY, |&(_, box2)| box2);
-            // Non-negative floats order as their bits.
-            while let Some(&Reverse((bits, pos))) = pending.peek() {
-                let c2 = f64::from_bits(bits);
-                if c2 > horizon {
-                    break;
-                }
-                pending.pop();
-                if c2 > reach2 {
-                    pending.clear();
-                    break;
-                }
-                let pos = pos as usize;
-                let d = refine(&q.origin, c2.sqrt(), || base.stations[pos].location);
-                if d <= max_d {
-                    top.offer(d, base.records[pos].id, Found::Base(pos as u32));
-                    reach2 = squared(top.bound().min(max_d));
-                }
-            }
-            let Some((bucket, box2)) = next else { break };
-            if box2 > reach2 {
-                break;
-            }
-            let (start, end) = (bucket.start as usize, bucket.end as usize);
-            for (pos, r) in (start..end).zip(&base.records[start..end]) {
-                if r.flags & want != want {
-                    continue;
-                }
-                let c2 = chord2(&origin, &r.ecef);
-                if c2 > reach2 {
-                    continue;
-                }
-                if let Some((now, _, table)) = &open {
-                    if r.schedule != ALWAYS_OPEN && !table.open[r.schedule as usize] {
-                        continue;
-                    }
-                    // The exact instant, as `is_open` and the reply's `open_now` use: whole
-                    // seconds let a closure ending later this second through.
-                    if r.flags & HAS_CLOSURE != 0 && base.stations[pos].is_temporarily_closed(*now)
-                    {
-                        continue;
-                    }
-                }
-                if !self.overlay.is_empty() && self.overlay.contains_key(&r.id) {
-                    continue;
-                }
-                pending.push(Reverse((c2.to_bits(), pos as u32)));
-            }
-        }
-
-        // Changed stations last, once the base has set a tight bound: most are pruned by their
-        // chord alone (a few flops) before any filter or geodesic. The base walk above ran
-        // with a looser bound than it would have with them, which only means it stopped later.
+        // Changed stations are few, and after the walk most are pruned by their chord alone.
+        let mut overlay_hits = Vec::new();
         for s in self.overlay.values().flatten() {
-            let c = chord2(&origin, &s.location.ecef()).sqrt();
-            if c > top.bound().min(max_d) || !s.amenities.contains_all(q.amenities) {
+            if !s.amenities.contains_all(q.amenities) {
                 continue;
             }
-            if let Some((now, _, _)) = &open {
+            let c2 = chord2(&walk.origin, &s.location.ecef());
+            if c2 > walk.bounds.reach2 {
+                continue;
+            }
+            if let Some((now, _)) = &open {
                 if !self.is_open(s, *now) {
                     continue;
                 }
             }
-            let d = refine(&q.origin, c, || s.location);
-            if d <= max_d {
-                top.offer(d, s.id, Found::Overlay(s));
-            }
+            walk.bounds
+                .admit(c2, || q.origin.geodesic_distance(&s.location));
+            overlay_hits.push((c2, s));
         }
-        top.into_hits(base)
+
+        // Every station that can make the answer has a chord within reach; solve their
+        // geodesics (most are pinned by the chord and the arc bound) and keep the k best.
+        let reach2 = walk.bounds.reach2;
+        let mut top: Vec<(f64, Found)> = walk
+            .candidates
+            .iter()
+            .filter(|&&(c2, _)| c2 <= reach2)
+            .map(|&(c2, pos)| {
+                let d = refine(&q.origin, c2.sqrt(), || {
+                    base.stations[pos as usize].location
+                });
+                (d, Found::Base(pos))
+            })
+            .chain(
+                overlay_hits
+                    .into_iter()
+                    .filter(|&(c2, _)| c2 <= reach2)
+                    .map(|(c2, s)| {
+                        (
+                            refine(&q.origin, c2.sqrt(), || s.location),
+                            Found::Overlay(s),
+                        )
+                    }),
+            )
+            .filter(|&(d, _)| d <= max_d)
+            .collect();
+        // Ids break ties only: read them (another cache line each) only then.
+        let id = |f: &Found| match *f {
+            Found::Base(pos) => base.ids[pos as usize],
+            Found::Overlay(s) => s.id,
+        };
+        top.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then_with(|| id(&a.1).cmp(&id(&b.1))));
+        top.truncate(q.limit);
+        top.into_iter()
+            .map(|(distance_m, found)| Hit {
+                station: match found {
+                    Found::Base(pos) => &base.stations[pos as usize],
+                    Found::Overlay(s) => s,
+                },
+                distance_m,
+            })
+            .collect()
     }
 
     /// Active stations inside a box having all `amenities`, at most `limit`, by id.
@@ -572,17 +781,18 @@ impl Snapshot {
         limit: usize,
     ) -> (Vec<Arc<Station>>, bool) {
         let env = ecef_envelope(bbox);
+        let env32 = AABB::from_corners(env.lower().map(f32_below), env.upper().map(f32_above));
         let want = amenities.bits();
         let base = &*self.base;
         let mut found: Vec<Arc<Station>> = Vec::new();
-        for bucket in base.tree.locate_in_envelope_intersecting(&env) {
+        for bucket in base.tree.locate_in_envelope_intersecting(&env32) {
             let (start, end) = (bucket.start as usize, bucket.end as usize);
             for (pos, r) in (start..end).zip(&base.records[start..end]) {
                 if r.flags & want != want || !env.contains_point(&r.ecef) {
                     continue;
                 }
                 let s = &base.stations[pos];
-                if bbox.contains(&s.location) && !self.overlay.contains_key(&r.id) {
+                if bbox.contains(&s.location) && !self.overlay.contains_key(&s.id) {
                     found.push(s.clone());
                 }
             }
@@ -657,7 +867,8 @@ impl Snapshot {
         // Bulk loading packs full nodes: parents add about a fifth of the leaf level again.
         let buckets = n.div_ceil(BUCKET);
         let tree = buckets * std::mem::size_of::<rstar::RTreeNode<Bucket>>() * 6 / 5;
-        let records = b.records.capacity() * std::mem::size_of::<Record>();
+        let records = b.records.capacity() * std::mem::size_of::<Record>()
+            + b.ids.capacity() * std::mem::size_of::<i64>();
         let arcs = b.stations.capacity() * std::mem::size_of::<Arc<Station>>()
             + n * 2 * std::mem::size_of::<usize>();
         let ids = b.by_id.capacity() * std::mem::size_of::<u32>();

@@ -2,6 +2,9 @@ use clap::Parser;
 use yizhan::config::{Cli, Command};
 use yizhan::startup::Application;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()

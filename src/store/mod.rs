@@ -18,6 +18,24 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 
+/// Range queries a start-up load keeps in flight: each reads and decodes its rows on its own
+/// connection and task, so loading a million stations uses every core.
+pub(crate) const LOAD_PARTS: usize = 4;
+
+/// Splits the ids `lo..=hi` into inclusive ranges of at most `chunk` ids, covering them all.
+pub(crate) fn load_ranges(lo: i64, hi: i64, chunk: i64) -> Vec<(i64, i64)> {
+    let (lo, hi, chunk) = (i128::from(lo), i128::from(hi), i128::from(chunk.max(1)));
+    let mut ranges = Vec::new();
+    let mut start = lo;
+    while start <= hi {
+        let end = (start + chunk - 1).min(hi);
+        // Both ends lie within lo..=hi, so they fit in an i64.
+        ranges.push((start as i64, end as i64));
+        start = end + 1;
+    }
+    ranges
+}
+
 /// What can go wrong in a store, before it is mapped to HTTP.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -97,6 +115,10 @@ pub trait StationStore: Send + Sync {
 
     /// Number of active (not retired) stations.
     async fn count_stations(&self) -> StoreResult<i64>;
+
+    /// Whether any station was ever stored, retired ones included (a fresh store has none).
+    /// Unlike counting, this reads one row.
+    async fn has_stations(&self) -> StoreResult<bool>;
 
     /// Every active station, for the index's bulk load.
     async fn load_stations(&self) -> StoreResult<Vec<Station>>;
@@ -308,5 +330,32 @@ impl AuditRow {
             before: self.before.map(|j| j.0),
             after: self.after.map(|j| j.0),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_ranges_cover_every_id_once() {
+        for (lo, hi, chunk) in [
+            (1, 1, 10),
+            (1, 3, 1),
+            (1, 4, 2),
+            (1, 5, 2),
+            (7, 1_000_000, 16_384),
+            (i64::MAX - 5, i64::MAX, 4),
+            (i64::MIN, i64::MIN + 9, 3),
+        ] {
+            let ranges = load_ranges(lo, hi, chunk);
+            assert_eq!(ranges[0].0, lo);
+            assert_eq!(ranges.last().unwrap().1, hi);
+            for w in ranges.windows(2) {
+                assert_eq!(w[0].1 + 1, w[1].0, "{ranges:?}");
+            }
+            assert!(ranges.iter().all(|(a, b)| a <= b && b - a < chunk));
+        }
+        assert!(load_ranges(5, 4, 10).is_empty());
     }
 }

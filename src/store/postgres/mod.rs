@@ -5,6 +5,7 @@ use crate::store::geom::{to_lonlat, Wgs84Point};
 use crate::store::{decode_amenities, encode_amenities, StationStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
 use geozero::wkb;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{FromRow, PgPool};
@@ -100,6 +101,27 @@ fn shanghai_offset() -> chrono::FixedOffset {
     chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
 }
 
+/// Station ids per range query of a start-up load.
+const LOAD_CHUNK_IDS: i64 = 65_536;
+
+/// The active stations with ids in `from..=to`, by id, streamed row by row.
+async fn load_range(pool: PgPool, from: i64, to: i64) -> StoreResult<Vec<Station>> {
+    let sql = concat!(
+        "SELECT ",
+        station_columns!(),
+        " FROM stations WHERE retired_at IS NULL AND id BETWEEN $1 AND $2 ORDER BY id"
+    );
+    let mut rows = sqlx::query_as::<_, StationRow>(sql)
+        .bind(from)
+        .bind(to)
+        .fetch(&pool);
+    let mut out = Vec::new();
+    while let Some(row) = rows.try_next().await? {
+        out.push(row.into_station()?);
+    }
+    Ok(out)
+}
+
 impl PgStore {
     /// Connects to the database a `postgres://` URL names and migrates it (PostGIS must be installable).
     pub async fn open(url: &str) -> StoreResult<Self> {
@@ -172,14 +194,42 @@ impl StationStore for PgStore {
         Ok(n)
     }
 
+    async fn has_stations(&self) -> StoreResult<bool> {
+        let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM stations)")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(any)
+    }
+
     async fn load_stations(&self) -> StoreResult<Vec<Station>> {
-        let sql = concat!(
-            "SELECT ",
-            station_columns!(),
-            " FROM stations WHERE retired_at IS NULL ORDER BY id"
-        );
-        let rows: Vec<StationRow> = sqlx::query_as(sql).fetch_all(&self.pool).await?;
-        rows.into_iter().map(StationRow::into_station).collect()
+        // Ranges of ids read and decoded concurrently, each streamed row by row. Ranges may be
+        // read at slightly different moments if a writer is busy; the index's resync on
+        // subscribing to the change feed reconciles anything that changed meanwhile.
+        let (lo, hi): (Option<i64>, Option<i64>) =
+            sqlx::query_as("SELECT min(id), max(id) FROM stations")
+                .fetch_one(&self.pool)
+                .await?;
+        let (Some(lo), Some(hi)) = (lo, hi) else {
+            return Ok(Vec::new());
+        };
+        let chunks = futures::stream::iter(crate::store::load_ranges(lo, hi, LOAD_CHUNK_IDS))
+            .map(|(from, to)| {
+                let pool = self.pool.clone();
+                async move {
+                    match tokio::spawn(load_range(pool, from, to)).await {
+                        Ok(result) => result,
+                        // The task only ends by finishing or panicking: nothing cancels it.
+                        Err(e) => std::panic::resume_unwind(e.into_panic()),
+                    }
+                }
+            })
+            .buffered(crate::store::LOAD_PARTS);
+        let mut all = Vec::new();
+        futures::pin_mut!(chunks);
+        while let Some(chunk) = chunks.try_next().await? {
+            all.extend(chunk);
+        }
+        Ok(all)
     }
 
     async fn get_station(&self, id: i64) -> StoreResult<Option<Station>> {

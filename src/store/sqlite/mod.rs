@@ -13,6 +13,8 @@ use std::time::Duration;
 
 /// Accounts and sessions.
 mod accounts;
+/// Reading every station at start-up.
+mod bulk;
 /// Audited station changes.
 mod edits;
 /// Rider problem reports.
@@ -208,14 +210,15 @@ impl StationStore for SqliteStore {
         Ok(n)
     }
 
+    async fn has_stations(&self) -> StoreResult<bool> {
+        let any: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM stations)")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(any)
+    }
+
     async fn load_stations(&self) -> StoreResult<Vec<Station>> {
-        let sql = concat!(
-            "SELECT ",
-            station_columns!(),
-            " FROM stations WHERE retired_at IS NULL ORDER BY fid"
-        );
-        let rows: Vec<StationRow> = sqlx::query_as(sql).fetch_all(&self.pool).await?;
-        rows.into_iter().map(StationRow::into_station).collect()
+        bulk::load_stations(&self.pool).await
     }
 
     async fn get_station(&self, id: i64) -> StoreResult<Option<Station>> {

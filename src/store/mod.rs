@@ -36,6 +36,39 @@ pub(crate) fn load_ranges(lo: i64, hi: i64, chunk: i64) -> Vec<(i64, i64)> {
     ranges
 }
 
+/// Every station `read` returns for the ids `lo..=hi`, reading ranges of at most `chunk` ids,
+/// [`LOAD_PARTS`] at a time on their own tasks, concatenated in range order.
+pub(crate) async fn load_in_ranges<Read, Part>(
+    lo: i64,
+    hi: i64,
+    chunk: i64,
+    read: Read,
+) -> StoreResult<Vec<Station>>
+where
+    Read: Fn(i64, i64) -> Part,
+    Part: std::future::Future<Output = StoreResult<Vec<Station>>> + Send + 'static,
+{
+    use futures::{StreamExt, TryStreamExt};
+    let parts = futures::stream::iter(load_ranges(lo, hi, chunk))
+        .map(|(from, to)| {
+            let task = tokio::spawn(read(from, to));
+            async move {
+                match task.await {
+                    Ok(part) => part,
+                    // The task only ends by finishing or panicking: nothing cancels it.
+                    Err(e) => std::panic::resume_unwind(e.into_panic()),
+                }
+            }
+        })
+        .buffered(LOAD_PARTS);
+    futures::pin_mut!(parts);
+    let mut all = Vec::new();
+    while let Some(part) = parts.try_next().await? {
+        all.extend(part);
+    }
+    Ok(all)
+}
+
 /// What can go wrong in a store, before it is mapped to HTTP.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -5,7 +5,7 @@ use crate::store::geom::{to_lonlat, Wgs84Point};
 use crate::store::{decode_amenities, encode_amenities, StationStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use geozero::wkb;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{FromRow, PgPool};
@@ -212,24 +212,10 @@ impl StationStore for PgStore {
         let (Some(lo), Some(hi)) = (lo, hi) else {
             return Ok(Vec::new());
         };
-        let chunks = futures::stream::iter(crate::store::load_ranges(lo, hi, LOAD_CHUNK_IDS))
-            .map(|(from, to)| {
-                let pool = self.pool.clone();
-                async move {
-                    match tokio::spawn(load_range(pool, from, to)).await {
-                        Ok(result) => result,
-                        // The task only ends by finishing or panicking: nothing cancels it.
-                        Err(e) => std::panic::resume_unwind(e.into_panic()),
-                    }
-                }
-            })
-            .buffered(crate::store::LOAD_PARTS);
-        let mut all = Vec::new();
-        futures::pin_mut!(chunks);
-        while let Some(chunk) = chunks.try_next().await? {
-            all.extend(chunk);
-        }
-        Ok(all)
+        crate::store::load_in_ranges(lo, hi, LOAD_CHUNK_IDS, |from, to| {
+            load_range(self.pool.clone(), from, to)
+        })
+        .await
     }
 
     async fn get_station(&self, id: i64) -> StoreResult<Option<Station>> {

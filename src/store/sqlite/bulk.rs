@@ -14,9 +14,8 @@
 
 use super::{station_columns, StationRow};
 use crate::domain::Station;
-use crate::store::{load_ranges, StoreError, StoreResult, LOAD_PARTS};
+use crate::store::{load_in_ranges, StoreError, StoreResult};
 use chrono::{DateTime, FixedOffset, Utc};
-use futures::{StreamExt, TryStreamExt};
 use geozero::ToGeo;
 use serde::Deserialize;
 use sqlx::SqlitePool;
@@ -121,24 +120,10 @@ pub(super) async fn load_stations(pool: &SqlitePool) -> StoreResult<Vec<Station>
     };
     // Ranges may be read at slightly different moments if a writer is busy; the index's
     // resync on start-up reconciles anything that changed meanwhile.
-    let chunks = futures::stream::iter(load_ranges(lo, hi, CHUNK_IDS))
-        .map(|(from, to)| {
-            let pool = pool.clone();
-            async move {
-                match tokio::spawn(load_range(pool, from, to)).await {
-                    Ok(result) => result,
-                    // The task only ends by finishing or panicking: nothing cancels it.
-                    Err(e) => std::panic::resume_unwind(e.into_panic()),
-                }
-            }
-        })
-        .buffered(LOAD_PARTS);
-    let mut all = Vec::new();
-    futures::pin_mut!(chunks);
-    while let Some(chunk) = chunks.try_next().await? {
-        all.extend(chunk);
-    }
-    Ok(all)
+    load_in_ranges(lo, hi, CHUNK_IDS, |from, to| {
+        load_range(pool.clone(), from, to)
+    })
+    .await
 }
 
 /// The active stations with ids in `from..=to`, by id.

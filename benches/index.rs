@@ -5,6 +5,10 @@
 //! `cargo bench --bench index` runs everything (a few minutes) and ends with a summary table;
 //! `cargo bench --bench index -- --test` (or `cargo test --benches`) is a quick smoke run on 10k
 //! stations that also checks the index against the brute-force scan.
+//!
+//! Settings: `BENCH_SIZES=10000,1000000` picks the sizes; `BENCH_PROFILE=SECONDS` only loops
+//! k=5 queries on the largest index and prints queries/s (for `perf record`), with
+//! `BENCH_SORTED=1` visiting the query points in spatial order (how much is cache misses).
 
 use chrono::{DateTime, TimeZone, Utc};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput};

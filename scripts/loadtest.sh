@@ -133,14 +133,21 @@ run_wrk() {
   grep '^RESULT' "$WORK/wrk-$name.txt"
 }
 
-field() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<"$1"; }
-
-http_test() {
-  local db="yizhan_load_$$" port_a port_b url
+# fresh_db NAME: creates an empty PostGIS database (dropped on exit); sets DB_URL.
+fresh_db() {
+  local db="yizhan_$1_$$"
   step "fresh PostGIS database $db"
   createdb "$db"
   DBS+=("$db")
-  url="$PG/$db"
+  DB_URL="$PG/$db"
+}
+
+field() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<"$1"; }
+
+http_test() {
+  local port_a port_b url
+  fresh_db load
+  url=$DB_URL
   port_a=$(free_port)
   start_server index "$port_a" "$url" index
   local pid_a=$SERVER_PID
@@ -181,13 +188,11 @@ http_test() {
 
 # latency_test: p50/p99 of nearest at fixed rates (open loop), CONNECTIONS connections.
 latency_test() {
-  local oha db="yizhan_latency_$$" port url
+  local oha port url
   oha=$(command -v oha || echo "$HOME/.cargo/bin/oha")
   [ -x "$oha" ] || { echo "oha is missing: cargo install oha --locked" >&2; exit 1; }
-  step "fresh PostGIS database $db"
-  createdb "$db"
-  DBS+=("$db")
-  url="$PG/$db"
+  fresh_db latency
+  url=$DB_URL
   port=$(free_port)
   start_server latency "$port" "$url" index
   wait_healthy "$port" 120
@@ -276,18 +281,16 @@ cold_test() {
   cold_start sqlite "$gpkg"
   say "| SQLite/GeoPackage | $imp_sqlite s | $COLD_TIMES | $COLD_MEDIAN | $COLD_RSS |"
 
-  local db="yizhan_cold_$$"
-  step "import into a fresh PostGIS database $db"
-  createdb "$db"
-  DBS+=("$db")
+  fresh_db cold
+  local url=$DB_URL
   t0=$(now)
-  timeout "${IMPORT_TIMEOUT:-1800}" "$BIN" import "$csv" --database-url "$PG/$db" >&2
+  timeout "${IMPORT_TIMEOUT:-1800}" "$BIN" import "$csv" --database-url "$url" >&2
   t1=$(now)
   local imp_pg
   imp_pg=$(elapsed "$t0" "$t1")
   echo "postgres import: $imp_pg s" >&2
-  psql -d "$db" -qc "VACUUM ANALYZE stations" >&2
-  cold_start postgres "$PG/$db"
+  psql -d "${url##*/}" -qc "VACUUM ANALYZE stations" >&2
+  cold_start postgres "$url"
   say "| PostgreSQL/PostGIS | $imp_pg s | $COLD_TIMES | $COLD_MEDIAN | $COLD_RSS |"
 }
 

@@ -110,16 +110,6 @@ struct Record {
     schedule: u32,
 }
 
-/// R-tree node sizes: wide nodes make a shallow tree, so a query follows few pointers.
-struct TreeParams;
-
-impl rstar::RTreeParams for TreeParams {
-    const MIN_SIZE: usize = 3;
-    const MAX_SIZE: usize = 6;
-    const REINSERTION_COUNT: usize = 2;
-    type DefaultInsertionStrategy = rstar::RStarInsertionStrategy;
-}
-
 /// A run of consecutive records and the ECEF box enclosing them: what the R-tree holds.
 struct Bucket {
     envelope: Box3,
@@ -149,7 +139,7 @@ struct OpenTable {
 
 /// The bulk-loaded part of a snapshot, rebuilt rarely.
 struct Base {
-    tree: RTree<Bucket, TreeParams>,
+    tree: RTree<Bucket>,
     /// In Hilbert order; `records[i]` describes `stations[i]`.
     records: Vec<Record>,
     /// Station ids, `ids[i]` of `records[i]`.
@@ -322,7 +312,7 @@ impl Base {
             })
             .collect();
 
-        let tree = RTree::bulk_load_with_params(buckets);
+        let tree = RTree::bulk_load(buckets);
         Self {
             tree,
             records,

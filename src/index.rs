@@ -617,12 +617,12 @@ fn squared(bound: f64) -> f64 {
 }
 
 impl Snapshot {
-    /// Builds a snapshot from every active station (the start-up bulk load).
-    pub fn build(stations: Vec<Station>, tz: Tz) -> Self {
-        let prepared = prepare(&stations);
-        let stations = stations.into_iter().map(Arc::new).collect();
+    /// Builds a snapshot from every active station (the start-up bulk load), given as
+    /// `Station`s or already shared `Arc<Station>`s (which are kept, not copied).
+    pub fn build<S: Into<Arc<Station>>>(stations: Vec<S>, tz: Tz) -> Self {
+        let stations: Vec<Arc<Station>> = stations.into_iter().map(Into::into).collect();
         Self {
-            base: Arc::new(Base::assemble(stations, prepared)),
+            base: Arc::new(Base::build(stations)),
             overlay: HashMap::new(),
             tz,
             generation: 0,
@@ -935,7 +935,7 @@ impl StationIndex {
     }
 
     /// Replaces everything (a full resync from the store).
-    pub fn replace(&self, stations: Vec<Station>) {
+    pub fn replace<S: Into<Arc<Station>>>(&self, stations: Vec<S>) {
         let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let tz = self.current.load().tz;
         let generation = self.current.load().generation + 1;

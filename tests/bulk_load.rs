@@ -1,5 +1,5 @@
 //! The start-up bulk load (`load_stations`: ranges of ids read concurrently, on SQLite through
-//! JSON arrays built by SQLite) returns exactly what single-row reads return, for every active
+//! its C API on read-only connections of its own) returns exactly what single-row reads return, for every active
 //! station: across range boundaries, without retired stations, with every optional field set
 //! or empty, and (SQLite) with timestamps a hand-edited file might hold in another format.
 
@@ -105,7 +105,7 @@ async fn bulk_load_equals_single_row_reads() {
     for s in &loaded {
         let one = store.get_station(s.id).await.unwrap().unwrap();
         assert_eq!(
-            *s, one,
+            **s, one,
             "station {} differs between bulk and single reads",
             s.id
         );
@@ -120,4 +120,21 @@ async fn bulk_load_equals_single_row_reads() {
         );
     }
     store.close().await;
+}
+
+/// The SQLite store is a GeoPackage file: an in-memory database (gone for every other tool, and
+/// for the start-up read's own connections) is refused with a clear error.
+#[tokio::test]
+async fn in_memory_sqlite_is_refused() {
+    for url in [
+        "sqlite::memory:",
+        "sqlite://:memory:",
+        "sqlite://x.gpkg?mode=memory",
+    ] {
+        match yizhan::store::connect(url).await {
+            Err(yizhan::store::StoreError::UnsupportedUrl(u)) => assert_eq!(u, url),
+            Err(e) => panic!("{url}: unexpected error {e}"),
+            Ok(_) => panic!("{url}: opened an in-memory store"),
+        }
+    }
 }

@@ -69,7 +69,7 @@ async fn stations_of(store: &dyn yizhan::store::Store) -> Vec<String> {
         .await
         .unwrap()
         .iter()
-        .map(comparable)
+        .map(|s| comparable(s))
         .collect();
     v.sort();
     v

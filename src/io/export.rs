@@ -43,10 +43,13 @@ pub fn round7(v: f64) -> f64 {
 }
 
 /// Writes a GeoJSON FeatureCollection (WGS-84).
-pub fn write_geojson<W: Write>(out: W, stations: &[Station]) -> std::io::Result<()> {
+pub fn write_geojson<W: Write, S: std::borrow::Borrow<Station>>(
+    out: W,
+    stations: &[S],
+) -> std::io::Result<()> {
     let features: Vec<Value> = stations
         .iter()
-        .map(|s| station_feature(s, Crs::Wgs84))
+        .map(|s| station_feature(s.borrow(), Crs::Wgs84))
         .collect();
     serde_json::to_writer_pretty(
         out,
@@ -56,11 +59,15 @@ pub fn write_geojson<W: Write>(out: W, stations: &[Station]) -> std::io::Result<
 }
 
 /// Writes CSV with the import header, so an export imports back unchanged.
-pub fn write_csv<W: Write>(out: W, stations: &[Station]) -> std::io::Result<()> {
+pub fn write_csv<W: Write, S: std::borrow::Borrow<Station>>(
+    out: W,
+    stations: &[S],
+) -> std::io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(super::CSV_HEADER)
         .map_err(std::io::Error::other)?;
     for s in stations {
+        let s: &Station = s.borrow();
         let lon = format!("{}", round7(s.location.lon));
         let lat = format!("{}", round7(s.location.lat));
         w.write_record([

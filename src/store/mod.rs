@@ -43,10 +43,10 @@ pub(crate) async fn load_in_ranges<Read, Part>(
     hi: i64,
     chunk: i64,
     read: Read,
-) -> StoreResult<Vec<Station>>
+) -> StoreResult<Vec<Arc<Station>>>
 where
     Read: Fn(i64, i64) -> Part,
-    Part: std::future::Future<Output = StoreResult<Vec<Station>>> + Send + 'static,
+    Part: std::future::Future<Output = StoreResult<Vec<Arc<Station>>>> + Send + 'static,
 {
     use futures::{StreamExt, TryStreamExt};
     let parts = futures::stream::iter(load_ranges(lo, hi, chunk))
@@ -153,8 +153,9 @@ pub trait StationStore: Send + Sync {
     /// Unlike counting, this reads one row.
     async fn has_stations(&self) -> StoreResult<bool>;
 
-    /// Every active station, for the index's bulk load.
-    async fn load_stations(&self) -> StoreResult<Vec<Station>>;
+    /// Every active station by id, for the index's bulk load. Each is shared from the start:
+    /// at a million stations, moving them into `Arc`s afterwards costs as much as reading them.
+    async fn load_stations(&self) -> StoreResult<Vec<Arc<Station>>>;
 
     /// One active station by id.
     async fn get_station(&self, id: i64) -> StoreResult<Option<Station>>;

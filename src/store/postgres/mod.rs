@@ -10,6 +10,7 @@ use geozero::wkb;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{FromRow, PgPool};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Accounts and sessions.
@@ -105,7 +106,7 @@ fn shanghai_offset() -> chrono::FixedOffset {
 const LOAD_CHUNK_IDS: i64 = 65_536;
 
 /// The active stations with ids in `from..=to`, by id, streamed row by row.
-async fn load_range(pool: PgPool, from: i64, to: i64) -> StoreResult<Vec<Station>> {
+async fn load_range(pool: PgPool, from: i64, to: i64) -> StoreResult<Vec<Arc<Station>>> {
     let sql = concat!(
         "SELECT ",
         station_columns!(),
@@ -117,7 +118,7 @@ async fn load_range(pool: PgPool, from: i64, to: i64) -> StoreResult<Vec<Station
         .fetch(&pool);
     let mut out = Vec::new();
     while let Some(row) = rows.try_next().await? {
-        out.push(row.into_station()?);
+        out.push(Arc::new(row.into_station()?));
     }
     Ok(out)
 }
@@ -201,7 +202,7 @@ impl StationStore for PgStore {
         Ok(any)
     }
 
-    async fn load_stations(&self) -> StoreResult<Vec<Station>> {
+    async fn load_stations(&self) -> StoreResult<Vec<Arc<Station>>> {
         // Ranges of ids read and decoded concurrently, each streamed row by row. Ranges may be
         // read at slightly different moments if a writer is busy; the index's resync on
         // subscribing to the change feed reconciles anything that changed meanwhile.

@@ -17,6 +17,8 @@ mod accounts;
 mod bulk;
 /// Audited station changes.
 mod edits;
+/// SQLite's C API, read-only, for the start-up read.
+mod raw;
 /// Rider problem reports.
 mod reports;
 
@@ -24,6 +26,8 @@ mod reports;
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The database file (the start-up read opens its own read-only connections to it).
+    path: std::path::PathBuf,
     /// SQLite has one writer at a time; queueing writers here (instead of in SQLite's busy
     /// handler) means a read-then-write transaction never fails with SQLITE_BUSY.
     write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
@@ -104,6 +108,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // The store is a GeoPackage: a file other tools open, and the start-up read opens
+        // again. A private in-memory database would be gone (and empty) for both.
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        }
+        let path = opts.get_filename().to_owned();
         if let Some(dir) = opts.get_filename().parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
@@ -122,6 +132,7 @@ impl SqliteStore {
             .await?;
         Ok(Self {
             pool,
+            path,
             write_lock: Default::default(),
         })
     }
@@ -217,8 +228,8 @@ impl StationStore for SqliteStore {
         Ok(any)
     }
 
-    async fn load_stations(&self) -> StoreResult<Vec<Station>> {
-        bulk::load_stations(&self.pool).await
+    async fn load_stations(&self) -> StoreResult<Vec<std::sync::Arc<Station>>> {
+        bulk::load_stations(&self.pool, &self.path).await
     }
 
     async fn get_station(&self, id: i64) -> StoreResult<Option<Station>> {

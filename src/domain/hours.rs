@@ -6,13 +6,20 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// Longest expression accepted: real ones are a few dozen characters.
 const MAX_LEN: usize = 255;
 
 /// An OSM `opening_hours` expression, parsed once, kept with the text the user wrote.
+///
+/// Shared: stations with the same text hold the same parse (a pointer each, not 88 bytes and a
+/// string: a million stations repeat a few hundred schedules).
 #[derive(Clone, Debug)]
-pub struct Hours {
+pub struct Hours(Arc<Parsed>);
+
+#[derive(Debug)]
+struct Parsed {
     text: String,
     parsed: OpeningHours,
 }
@@ -20,23 +27,23 @@ pub struct Hours {
 impl Hours {
     /// The text as written.
     pub fn as_str(&self) -> &str {
-        &self.text
+        &self.0.text
     }
 
     /// Whether the place is open at a local wall-clock time (the station's time zone).
     pub fn is_open_at(&self, local: NaiveDateTime) -> bool {
-        self.parsed.is_open(local)
+        self.0.parsed.is_open(local)
     }
 
     /// Whether this is the always-open expression, which needs no evaluation.
     pub fn is_always_open(&self) -> bool {
-        self.text == "24/7"
+        self.0.text == "24/7"
     }
 }
 
 impl PartialEq for Hours {
     fn eq(&self, other: &Self) -> bool {
-        self.text == other.text
+        self.0.text == other.0.text
     }
 }
 
@@ -53,10 +60,7 @@ impl FromStr for Hours {
                 format!("opening_hours must be 1..{MAX_LEN} characters of OSM opening_hours syntax, got {s:?}"),
             ));
         }
-        Ok(Self {
-            text: text.to_string(),
-            parsed: parse_cached(text)?,
-        })
+        parse_cached(text)
     }
 }
 
@@ -65,10 +69,10 @@ impl FromStr for Hours {
 /// hundred schedules: a million-station start-up would spend most of its time here.
 const PARSE_CACHE_SIZE: usize = 1024;
 
-/// Parses an expression, or clones the parse of the same text (a few `Arc`s; it is immutable).
-fn parse_cached(text: &str) -> Result<OpeningHours, Invalid> {
+/// Parses an expression (already trimmed), or shares the parse of the same text.
+fn parse_cached(text: &str) -> Result<Hours, Invalid> {
     thread_local! {
-        static CACHE: RefCell<HashMap<String, OpeningHours>> = RefCell::new(HashMap::new());
+        static CACHE: RefCell<HashMap<String, Hours>> = RefCell::new(HashMap::new());
     }
     if let Some(hit) = CACHE.with(|c| c.borrow().get(text).cloned()) {
         return Ok(hit);
@@ -79,25 +83,29 @@ fn parse_cached(text: &str) -> Result<OpeningHours, Invalid> {
             format!("opening_hours {text:?} is not valid OSM opening_hours syntax: {e}"),
         )
     })?;
+    let hours = Hours(Arc::new(Parsed {
+        text: text.to_string(),
+        parsed,
+    }));
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.len() >= PARSE_CACHE_SIZE {
             c.clear();
         }
-        c.insert(text.to_string(), parsed.clone());
+        c.insert(text.to_string(), hours.clone());
     });
-    Ok(parsed)
+    Ok(hours)
 }
 
 impl fmt::Display for Hours {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
+        f.write_str(self.as_str())
     }
 }
 
 impl Serialize for Hours {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.text)
+        s.serialize_str(self.as_str())
     }
 }
 

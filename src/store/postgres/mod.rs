@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use geozero::wkb;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{FromRow, PgPool};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{FromRow, PgPool, Row};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +40,8 @@ macro_rules! station_columns {
 #[allow(unused_imports)]
 pub(crate) use station_columns;
 
-#[derive(FromRow)]
+/// A station row, read by column position in the order of [`station_columns`] (by name, sqlx
+/// hashes and compares every column name of every row: a tenth of a million-station load).
 struct StationRow {
     id: i64,
     geom: wkb::Decode<geo_types::Geometry<f64>>,
@@ -60,6 +61,31 @@ struct StationRow {
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+}
+
+impl<'r> FromRow<'r, PgRow> for StationRow {
+    fn from_row(row: &'r PgRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            id: row.try_get(0)?,
+            geom: row.try_get(1)?,
+            code: row.try_get(2)?,
+            name: row.try_get(3)?,
+            address: row.try_get(4)?,
+            county: row.try_get(5)?,
+            amenities: row.try_get(6)?,
+            opening_hours: row.try_get(7)?,
+            closure_until: row.try_get(8)?,
+            closure_reason: row.try_get(9)?,
+            phone: row.try_get(10)?,
+            photo_url: row.try_get(11)?,
+            notes: row.try_get(12)?,
+            demo: row.try_get(13)?,
+            verified_at: row.try_get(14)?,
+            version: row.try_get(15)?,
+            created_at: row.try_get(16)?,
+            updated_at: row.try_get(17)?,
+        })
+    }
 }
 
 impl StationRow {

@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Longest expression accepted: real ones are a few dozen characters.
@@ -22,7 +23,14 @@ pub struct Hours(Arc<Parsed>);
 struct Parsed {
     text: String,
     parsed: OpeningHours,
+    /// The last answer of [`Hours::is_open_at`]: `minute << 1 | open` ([`NO_ANSWER`] before the
+    /// first). The syntax has minute resolution, so one evaluation serves a whole minute (a
+    /// reply asks for each station it lists, and stations share schedules).
+    last: AtomicU64,
 }
+
+/// [`Parsed::last`] before any answer (no minute maps to it).
+const NO_ANSWER: u64 = u64::MAX;
 
 impl Hours {
     /// The text as written.
@@ -32,7 +40,17 @@ impl Hours {
 
     /// Whether the place is open at a local wall-clock time (the station's time zone).
     pub fn is_open_at(&self, local: NaiveDateTime) -> bool {
-        self.0.parsed.is_open(local)
+        let minute = (local.and_utc().timestamp().div_euclid(60) as u64) << 1;
+        let last = self.0.last.load(Ordering::Relaxed);
+        if last != NO_ANSWER && last & !1 == minute {
+            return last & 1 == 1;
+        }
+        let open = self.0.parsed.is_open(local);
+        // Racing writers store answers for their own minutes; each is right for its minute.
+        self.0
+            .last
+            .store(minute | u64::from(open), Ordering::Relaxed);
+        open
     }
 
     /// Whether this is the always-open expression, which needs no evaluation.
@@ -86,6 +104,7 @@ fn parse_cached(text: &str) -> Result<Hours, Invalid> {
     let hours = Hours(Arc::new(Parsed {
         text: text.to_string(),
         parsed,
+        last: AtomicU64::new(NO_ANSWER),
     }));
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
@@ -135,6 +154,17 @@ mod tests {
             .unwrap();
         assert!(h.is_open_at(fri_noon));
         assert!(!h.is_open_at(sat_noon));
+        // The remembered answer is per minute: the last open minute and the first closed one,
+        // asked in turn, each get their own.
+        let fri = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+        let last_open = fri.and_hms_opt(17, 59, 59).unwrap();
+        let first_closed = fri.and_hms_opt(18, 0, 0).unwrap();
+        for _ in 0..2 {
+            assert!(h.is_open_at(last_open));
+            assert!(h.is_open_at(fri.and_hms_opt(17, 59, 0).unwrap()));
+            assert!(!h.is_open_at(first_closed));
+            assert!(!h.is_open_at(fri.and_hms_opt(18, 0, 30).unwrap()));
+        }
     }
 
     #[test]

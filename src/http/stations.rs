@@ -1,5 +1,5 @@
 use super::extract::{ApiQuery, ClientIp};
-use super::nav::{links, NavLinks};
+use super::nav::{links, NavLinks, NavOrigin};
 use super::{ApiConfig, AppState};
 use crate::config::NearestEngine;
 use crate::domain::{AmenitySet, BBox, Crs, LonLat, Mode, TemporaryClosure};
@@ -275,6 +275,7 @@ pub async fn nearest_stations(
                 .collect()
         }
     };
+    let nav_origin = NavOrigin::new(origin);
     let items = hits
         .into_iter()
         .map(|h| {
@@ -301,7 +302,7 @@ pub async fn nearest_stations(
                 photo_url: s.photo_url.clone(),
                 demo: s.demo,
                 verified_at: s.verified_at,
-                nav: links(origin, s.location, &s.name, mode),
+                nav: links(&nav_origin, s.location, &s.name, mode),
             }
         })
         .collect();

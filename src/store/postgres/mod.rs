@@ -41,7 +41,7 @@ macro_rules! station_columns {
 pub(crate) use station_columns;
 
 /// A station row, read by column position in the order of [`station_columns`] (by name, sqlx
-/// hashes and compares every column name of every row: a tenth of a million-station load).
+/// would hash and compare every column name of every row of a million-station load).
 struct StationRow {
     id: i64,
     geom: wkb::Decode<geo_types::Geometry<f64>>,

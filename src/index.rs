@@ -177,7 +177,7 @@ fn hilbert_key(p: &LonLat) -> u64 {
 }
 
 /// What a bulk load derives from each station in one sequential pass, before anything moves
-/// (reading 400-byte records in memory order, not in the scattered Hilbert order).
+/// (reading ~300-byte records in memory order, not in the scattered Hilbert order).
 struct Prepared {
     /// (Hilbert key, input position), sorted: the layout order.
     order: Vec<(u64, u32)>,

@@ -176,46 +176,44 @@ impl<'c> Statement<'c> {
     /// Column `col` as bytes of text, converted as `CAST(… AS TEXT)` does; `None` for NULL.
     /// Borrowed until the next step.
     pub(super) fn text(&self, col: c_int) -> Option<&[u8]> {
-        if self.kind(col) == Kind::Null {
-            return None;
-        }
-        // SAFETY: as in `kind`. sqlite3_column_text first, then sqlite3_column_bytes, is the
-        // documented order: the pointer then stays valid until the next step or reset, which
-        // need `&mut self` while the returned slice borrows `self`.
-        Some(unsafe {
-            let p = ffi::sqlite3_column_text(self.stmt.as_ptr(), col);
-            let n = ffi::sqlite3_column_bytes(self.stmt.as_ptr(), col);
-            slice(p, n)
-        })
+        self.bytes(col, Conversion::Text)
     }
 
     /// Column `col` as a blob (text is returned as its bytes); `None` for NULL.
     /// Borrowed until the next step.
     pub(super) fn blob(&self, col: c_int) -> Option<&[u8]> {
+        self.bytes(col, Conversion::Blob)
+    }
+
+    fn bytes(&self, col: c_int, conversion: Conversion) -> Option<&[u8]> {
         if self.kind(col) == Kind::Null {
             return None;
         }
-        // SAFETY: as in `text`, for sqlite3_column_blob.
-        Some(unsafe {
-            let p = ffi::sqlite3_column_blob(self.stmt.as_ptr(), col);
-            let n = ffi::sqlite3_column_bytes(self.stmt.as_ptr(), col);
-            slice(p.cast(), n)
+        let stmt = self.stmt.as_ptr();
+        // SAFETY: as in `kind`. The value first, then sqlite3_column_bytes, is the documented
+        // order: the pointer then stays valid until the next step or reset, which need
+        // `&mut self` while the returned slice borrows `self`.
+        let (p, n) = unsafe {
+            let p: *const u8 = match conversion {
+                Conversion::Text => ffi::sqlite3_column_text(stmt, col),
+                Conversion::Blob => ffi::sqlite3_column_blob(stmt, col).cast(),
+            };
+            (p, ffi::sqlite3_column_bytes(stmt, col))
+        };
+        // SQLite returns a null pointer for an empty blob.
+        Some(match usize::try_from(n) {
+            // SAFETY: SQLite's pointer is valid for the `n` bytes it reports, as said above.
+            Ok(n) if n > 0 && !p.is_null() => unsafe { std::slice::from_raw_parts(p, n) },
+            _ => &[],
         })
     }
 }
 
-/// The `n` bytes at `p` (SQLite returns a null pointer for an empty blob).
-///
-/// # Safety
-/// `p` must be null or valid for `n` bytes for the returned lifetime.
-unsafe fn slice<'a>(p: *const u8, n: c_int) -> &'a [u8] {
-    match usize::try_from(n) {
-        Ok(n) if n > 0 && !p.is_null() => {
-            // SAFETY: the caller's contract.
-            unsafe { std::slice::from_raw_parts(p, n) }
-        }
-        _ => &[],
-    }
+/// How [`Statement::bytes`] asks SQLite for a value.
+#[derive(Clone, Copy)]
+enum Conversion {
+    Text,
+    Blob,
 }
 
 impl Drop for Statement<'_> {

@@ -10,12 +10,16 @@ pub mod audit;
 pub mod bbox;
 /// Coordinate systems spoken at the edge (WGS-84, GCJ-02, BD-09).
 pub mod crs;
+/// Weighted demand points and the H3 cells they are aggregated to.
+pub mod demand;
 /// OSM `opening_hours` expressions, parsed once and kept with their text.
 pub mod hours;
 /// Longitude/latitude pairs on WGS-84.
 pub mod lonlat;
 /// JSON merge patches of stations and what they changed.
 pub mod patch;
+/// Administrative regions (province, city, county) and their outlines.
+pub mod region;
 /// Rider problem reports (纠错) and their resolution.
 pub mod report;
 /// Stations as stored and served.
@@ -30,6 +34,7 @@ pub use crs::Crs;
 pub use hours::Hours;
 pub use lonlat::LonLat;
 pub use patch::StationPatch;
+pub use region::{Adcode, Region, RegionLevel, RegionSet};
 pub use station::{NewStation, Station, TemporaryClosure};
 pub use travel::{Mode, TravelModel};
 

@@ -32,9 +32,9 @@ impl Adcode {
     /// The level the code's shape suggests: `xx0000` a province, `xxxx00` a city, else a
     /// county. (Some county-level units sit directly under a province; the stored parent says so.)
     pub fn level_hint(self) -> RegionLevel {
-        if self.0 % 10_000 == 0 {
+        if self.0.is_multiple_of(10_000) {
             RegionLevel::Province
-        } else if self.0 % 100 == 0 {
+        } else if self.0.is_multiple_of(100) {
             RegionLevel::City
         } else {
             RegionLevel::County

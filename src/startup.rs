@@ -1,6 +1,9 @@
 //! Building the application: open the store, migrate, seed if empty, build the index, bind.
 
 use crate::config::ServeArgs;
+use crate::coverage::service::{CoverageService, DemandData};
+use crate::coverage::travel::StraightLine;
+use crate::domain::RegionSet;
 use crate::geoip::GeoIp;
 use crate::http::{self, ApiConfig, AppState};
 use crate::index::{Snapshot, StationIndex};
@@ -94,6 +97,11 @@ impl Application {
                 args.cookie_secure,
             )),
             report_limiter: Arc::new(http::reports::ReportLimiter::new(args.report_rate_per_hour)),
+            coverage: Arc::new(CoverageService::new(
+                Arc::new(StraightLine { model: travel }),
+                RegionSet::default(),
+                DemandData::default(),
+            )),
         };
         let router = http::app(state.clone(), web_dir(args.web_dir.clone()));
         let listener = TcpListener::bind(args.listen)

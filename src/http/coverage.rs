@@ -383,8 +383,8 @@ fn cells_body(r: &CoverageResult) -> String {
         };
         let _ = write!(
             out,
-            "{{\"cell\":\"{}\",\"minutes\":{minutes},\"covered\":{},\"county\":{county}}}",
-            g.cells[i], r.coverage.covered[i]
+            "{{\"cell\":\"{}\",\"minutes\":{minutes},\"covered\":{},\"area_km2\":{:.6},\"county\":{county}}}",
+            g.cells[i], r.coverage.covered[i], g.area_km2[i]
         );
     }
     out.push_str("]}");

@@ -2,6 +2,9 @@
 //! station (hypothetical ones included), the greedy's first pick is the exhaustive best single
 //! site, and its gain for k = 2, 3 is within the greedy bound of the exhaustive optimum.
 
+// Cells are addressed by position in several parallel arrays.
+#![allow(clippy::needless_range_loop)]
+
 mod common;
 
 use common::{new_station, station_record};

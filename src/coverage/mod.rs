@@ -5,6 +5,8 @@
 //! one trait ([`travel::TravelTimes`]); figures, gaps and suggestions are computed from those
 //! minutes alone, so a road network replaces the straight line without touching this code.
 
+/// Counting nearest-query origins per H3 cell (opt-in demand).
+pub mod queries;
 /// Results kept per (region, parameters, station data version).
 pub mod cache;
 /// Uncovered cells dissolved into polygons, and their GeoJSON.

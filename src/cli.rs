@@ -49,8 +49,14 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
 pub async fn run_user(cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
         UserCommand::Add(args) => {
-            if args.role == Role::Admin && !args.stations.is_empty() {
-                anyhow::bail!("an admin manages every station; --station is for managers only");
+            match args.role {
+                Role::Admin if !args.stations.is_empty() => {
+                    anyhow::bail!("an admin manages every station; --station is for managers only")
+                }
+                Role::Planner if !args.stations.is_empty() => {
+                    anyhow::bail!("a planner manages no station; --station is for managers only")
+                }
+                Role::Admin | Role::Manager | Role::Planner => {}
             }
             let password = read_new_password()?;
             let hash = auth::hash_password(&password)?;

@@ -196,8 +196,9 @@ pub struct UserAddArgs {
     /// Login name: 3–64 of a-z 0-9 . _ - (capitals are folded to lower case).
     #[arg(long, value_parser = Login::from_str)]
     pub login: Login,
-    /// `admin` (every station) or `manager` (the stations given with --station).
-    #[arg(long, value_parser = PossibleValuesParser::new(["admin", "manager"]).try_map(|s| s.parse::<Role>()))]
+    /// `admin` (every station), `manager` (the stations given with --station) or `planner`
+    /// (demand data and coverage suggestions; no station).
+    #[arg(long, value_parser = PossibleValuesParser::new(["admin", "manager", "planner"]).try_map(|s| s.parse::<Role>()))]
     pub role: Role,
     /// Code of a station the manager edits (repeatable or comma separated).
     #[arg(long = "station", value_name = "CODE", value_delimiter = ',')]

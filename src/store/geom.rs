@@ -1,22 +1,25 @@
-//! Geometry encoding shared by both backends: points tagged EPSG:4326 through geozero.
+//! Geometry encoding shared by both backends: geometries tagged EPSG:4326 through geozero.
 
 use crate::domain::LonLat;
 use geozero::{GeomProcessor, GeozeroGeometry};
 
-/// A WGS-84 point that tells geozero its SRID, so GeoPackage headers and EWKB carry 4326
-/// (geozero writes 0 otherwise, and QGIS would misplace the points).
-pub struct Wgs84Point(pub geo_types::Geometry<f64>);
+/// A WGS-84 geometry that tells geozero its SRID, so GeoPackage headers and EWKB carry 4326
+/// (geozero writes 0 otherwise, and QGIS would misplace it).
+pub struct Wgs84Geometry(pub geo_types::Geometry<f64>);
 
-impl Wgs84Point {
+impl Wgs84Geometry {
+    /// Wraps any geometry in lon/lat degrees (a point, a multipolygon …).
+    pub fn new(g: impl Into<geo_types::Geometry<f64>>) -> Self {
+        Self(g.into())
+    }
+
     /// Wraps a validated position.
-    pub fn new(p: LonLat) -> Self {
-        Self(geo_types::Geometry::Point(geo_types::Point::new(
-            p.lon, p.lat,
-        )))
+    pub fn point(p: LonLat) -> Self {
+        Self::new(geo_types::Point::new(p.lon, p.lat))
     }
 }
 
-impl GeozeroGeometry for Wgs84Point {
+impl GeozeroGeometry for Wgs84Geometry {
     fn process_geom<P: GeomProcessor>(&self, processor: &mut P) -> geozero::error::Result<()> {
         self.0.process_geom(processor)
     }

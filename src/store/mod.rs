@@ -1,6 +1,6 @@
 //! The store: the source of truth. One trait, two backends (GeoPackage on SQLite, PostGIS).
 
-/// Point encoding shared by both backends.
+/// Geometry encoding shared by both backends.
 pub mod geom;
 /// PostgreSQL + PostGIS backend for deployments.
 pub mod postgres;

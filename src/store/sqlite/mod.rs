@@ -1,7 +1,7 @@
 //! The embedded default: a SQLite file that is a valid OGC GeoPackage (QGIS opens it).
 
 use crate::domain::{LonLat, NewStation, Station, TemporaryClosure};
-use crate::store::geom::{to_lonlat, Wgs84Point};
+use crate::store::geom::{to_lonlat, Wgs84Geometry};
 use crate::store::{decode_amenities, encode_amenities, StationStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset, Utc};
@@ -149,7 +149,7 @@ impl SqliteStore {
                phone, photo_url, notes, demo, version, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING fid",
         )
-        .bind(wkb::Encode(Wgs84Point::new(s.location)))
+        .bind(wkb::Encode(Wgs84Geometry::point(s.location)))
         .bind(&s.code)
         .bind(&s.name)
         .bind(&s.address)

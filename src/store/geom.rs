@@ -44,3 +44,39 @@ pub fn to_lonlat(id: i64, g: Option<geo_types::Geometry<f64>>) -> super::StoreRe
         }),
     }
 }
+
+/// Reads a decoded geometry back into an outline: a multipolygon, or a polygon (as GIS tools
+/// may write one) taken as a multipolygon of one. `key` names the row in errors.
+pub fn to_multipolygon(
+    key: i64,
+    g: Option<geo_types::Geometry<f64>>,
+) -> super::StoreResult<geo_types::MultiPolygon<f64>> {
+    match g {
+        Some(geo_types::Geometry::MultiPolygon(mp)) => Ok(mp),
+        Some(geo_types::Geometry::Polygon(p)) => Ok(geo_types::MultiPolygon(vec![p])),
+        other => Err(super::StoreError::Corrupt {
+            id: key,
+            reason: format!(
+                "geometry is not a multipolygon: {}",
+                other.map_or("none", |g| geometry_kind(&g))
+            ),
+        }),
+    }
+}
+
+/// The geometry type's name, for messages (a whole outline would be too long to print).
+fn geometry_kind(g: &geo_types::Geometry<f64>) -> &'static str {
+    use geo_types::Geometry as G;
+    match g {
+        G::Point(_) => "Point",
+        G::Line(_) => "Line",
+        G::LineString(_) => "LineString",
+        G::Polygon(_) => "Polygon",
+        G::MultiPoint(_) => "MultiPoint",
+        G::MultiLineString(_) => "MultiLineString",
+        G::MultiPolygon(_) => "MultiPolygon",
+        G::GeometryCollection(_) => "GeometryCollection",
+        G::Rect(_) => "Rect",
+        G::Triangle(_) => "Triangle",
+    }
+}

@@ -17,6 +17,8 @@ use std::time::Duration;
 mod accounts;
 /// Audited station changes.
 mod edits;
+/// Administrative regions and their outlines.
+mod regions;
 /// Rider problem reports.
 mod reports;
 

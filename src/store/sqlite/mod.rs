@@ -19,6 +19,8 @@ mod bulk;
 mod edits;
 /// SQLite's C API, read-only, for the start-up read.
 mod raw;
+/// Administrative regions: the GeoPackage layer `regions`.
+mod regions;
 /// Rider problem reports.
 mod reports;
 

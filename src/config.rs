@@ -35,6 +35,9 @@ pub enum Command {
     /// Manage staff accounts (the password is read from stdin or a prompt, never a flag).
     #[command(subcommand)]
     User(UserCommand),
+    /// Administrative regions (province, city, county outlines).
+    #[command(subcommand)]
+    Regions(RegionsCommand),
 }
 
 /// Where the data lives.
@@ -214,6 +217,24 @@ pub struct UserPasswdArgs {
     /// Login name of the account.
     #[arg(long, value_parser = Login::from_str)]
     pub login: Login,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `yizhan regions …`: administrative regions.
+#[derive(Debug, Subcommand)]
+pub enum RegionsCommand {
+    /// Import outlines from GeoJSON, all-or-nothing; parents the file lacks are dissolved
+    /// from their children.
+    Import(RegionsImportArgs),
+}
+
+/// Settings of `regions import`.
+#[derive(Debug, Clone, Args)]
+pub struct RegionsImportArgs {
+    /// A GeoJSON FeatureCollection of Polygon/MultiPolygon features with `adcode` and `name`.
+    pub file: PathBuf,
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,

@@ -7,7 +7,7 @@ use crate::domain::RegionSet;
 use crate::geoip::GeoIp;
 use crate::http::{self, ApiConfig, AppState};
 use crate::index::{Snapshot, StationIndex};
-use crate::io::seed::seed_if_empty;
+use crate::io::seed::{seed_if_empty, seed_regions_if_empty};
 use crate::store::{self, Store};
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -69,6 +69,15 @@ impl Application {
                 tracing::info!(
                     stations = n,
                     "empty store: loaded the demo seed stations (示例数据, not real stations)"
+                );
+            }
+            let n = seed_regions_if_empty(store.as_ref())
+                .await
+                .context("loading the seed regions")?;
+            if n > 0 {
+                tracing::info!(
+                    regions = n,
+                    "no regions stored: loaded Jiangxi's counties, cities and province (边界数据来源：高德)"
                 );
             }
         }

@@ -92,8 +92,8 @@ pub enum GridError {
     },
 }
 
-/// Most cells one grid may hold (all of Jiangxi at resolution 9 is ~1.6 million).
-pub const MAX_CELLS: usize = 4_000_000;
+/// Most cells one grid may hold (all of Jiangxi at resolution 9 is ~1.8 million, ~125 MB).
+pub const MAX_CELLS: usize = 2_500_000;
 
 /// The cells whose centre lies inside `outline`.
 fn tile(

@@ -155,7 +155,7 @@ struct ResultKey {
 }
 
 /// Grids kept (a province at resolution 9 is ~70 MB).
-const GRID_CACHE: usize = 6;
+const GRID_CACHE: usize = 4;
 /// Results kept (each holds minutes and flags per cell, ~10 MB for a province).
 const RESULT_CACHE: usize = 16;
 
@@ -167,9 +167,21 @@ pub struct CoverageService {
     grids: Lru<(Area, u8), Grid>,
     results: Lru<ResultKey, CoverageResult>,
     only_24h: Mutex<Option<(u64, Arc<Snapshot>)>>,
+    compute: Arc<tokio::sync::Semaphore>,
 }
 
 impl CoverageService {
+    /// Waits for the right to run a computation (one at a time: each uses every core).
+    pub async fn compute_permit(&self) -> tokio::sync::OwnedSemaphorePermit {
+        // The semaphore is never closed, so acquiring only waits.
+        loop {
+            if let Ok(p) = self.compute.clone().acquire_owned().await {
+                return p;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// A service over these regions and demand.
     pub fn new(travel: Arc<dyn TravelTimes>, regions: RegionSet, demand: DemandData) -> Self {
         Self {
@@ -179,6 +191,7 @@ impl CoverageService {
             grids: Lru::new(GRID_CACHE),
             results: Lru::new(RESULT_CACHE),
             only_24h: Mutex::new(None),
+            compute: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 

@@ -162,7 +162,7 @@ const RESULT_CACHE: usize = 16;
 /// Regions, demand, the travel model and the caches: what the coverage endpoints and the CLI use.
 pub struct CoverageService {
     travel: Arc<dyn TravelTimes>,
-    regions: ArcSwap<RegionSet>,
+    regions: Arc<RegionSet>,
     demand: ArcSwap<DemandData>,
     grids: Lru<(Area, u8), Grid>,
     results: Lru<ResultKey, CoverageResult>,
@@ -186,7 +186,7 @@ impl CoverageService {
     pub fn new(travel: Arc<dyn TravelTimes>, regions: RegionSet, demand: DemandData) -> Self {
         Self {
             travel,
-            regions: ArcSwap::from_pointee(regions),
+            regions: Arc::new(regions),
             demand: ArcSwap::from_pointee(demand),
             grids: Lru::new(GRID_CACHE),
             results: Lru::new(RESULT_CACHE),
@@ -207,14 +207,7 @@ impl CoverageService {
 
     /// The regions known.
     pub fn regions(&self) -> Arc<RegionSet> {
-        self.regions.load_full()
-    }
-
-    /// Replaces the regions (after an import); cached grids and results are dropped.
-    pub fn set_regions(&self, regions: RegionSet) {
-        self.regions.store(Arc::new(regions));
-        self.grids.clear();
-        self.results.clear();
+        self.regions.clone()
     }
 
     /// The demand in memory.
@@ -248,7 +241,7 @@ impl CoverageService {
         if let Some(g) = self.grids.get(&key) {
             return Ok(g);
         }
-        let regions = self.regions.load();
+        let regions = &self.regions;
         let grid = match area {
             Area::Region(code) => {
                 if regions.get(code).is_none() {

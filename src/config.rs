@@ -86,18 +86,9 @@ pub struct ServeArgs {
     /// Load the demo seed stations into an empty store at start.
     #[arg(long, env = "YIZHAN_SEED", default_value_t = true, action = clap::ArgAction::Set)]
     pub seed: bool,
-    /// Walking speed, km/h.
-    #[arg(long, env = "YIZHAN_WALK_KMH", default_value_t = 4.5)]
-    pub walk_kmh: f64,
-    /// E-bike speed, km/h.
-    #[arg(long, env = "YIZHAN_EBIKE_KMH", default_value_t = 15.0)]
-    pub ebike_kmh: f64,
-    /// Road distance over straight-line distance.
-    #[arg(long, env = "YIZHAN_DETOUR", default_value_t = 1.3)]
-    pub detour: f64,
-    /// Time zone opening hours are evaluated in.
-    #[arg(long, env = "YIZHAN_TZ", default_value = "Asia/Shanghai")]
-    pub tz: chrono_tz::Tz,
+    /// Speeds, detour and time zone (shared with `coverage`).
+    #[command(flatten)]
+    pub travel: TravelArgs,
     /// Seconds between resyncs of recently changed stations (heals missed change notifications).
     #[arg(long, env = "YIZHAN_RESYNC_SECONDS", default_value_t = 30)]
     pub resync_seconds: u64,
@@ -130,9 +121,27 @@ pub enum CookieSecure {
     Never,
 }
 
-impl ServeArgs {
+/// How workers travel and where opening hours are read: what `serve` answers with and
+/// `coverage` measures with, so both take the same flags and environment.
+#[derive(Debug, Clone, Args)]
+pub struct TravelArgs {
+    /// Walking speed, km/h.
+    #[arg(long, env = "YIZHAN_WALK_KMH", default_value_t = 4.5)]
+    pub walk_kmh: f64,
+    /// E-bike speed, km/h.
+    #[arg(long, env = "YIZHAN_EBIKE_KMH", default_value_t = 15.0)]
+    pub ebike_kmh: f64,
+    /// Road distance over straight-line distance.
+    #[arg(long, env = "YIZHAN_DETOUR", default_value_t = 1.3)]
+    pub detour: f64,
+    /// Time zone opening hours are evaluated in.
+    #[arg(long, env = "YIZHAN_TZ", default_value = "Asia/Shanghai")]
+    pub tz: chrono_tz::Tz,
+}
+
+impl TravelArgs {
     /// The travel-time model, validated.
-    pub fn travel(&self) -> anyhow::Result<TravelModel> {
+    pub fn model(&self) -> anyhow::Result<TravelModel> {
         let ok = |v: f64| v.is_finite() && v > 0.0;
         anyhow::ensure!(
             ok(self.walk_kmh) && ok(self.ebike_kmh) && ok(self.detour) && self.detour >= 1.0,
@@ -144,7 +153,9 @@ impl ServeArgs {
             detour: self.detour,
         })
     }
+}
 
+impl ServeArgs {
     /// Settings for tests and tools: everything default, on the given store and listen address.
     pub fn for_store(database_url: &str, listen: SocketAddr) -> Self {
         let mut args = Cli::parse_from(["yizhan"]).serve;

@@ -1,8 +1,10 @@
 //! Configuration: every setting is a flag with an environment variable and a default that works.
 
-use crate::domain::{Login, Role, TravelModel};
+use crate::coverage::service::{Area, DemandSource};
+use crate::coverage::MAX_COVERAGE_MINUTES;
+use crate::domain::{Adcode, BBox, Login, Mode, Role, TravelModel};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,6 +43,9 @@ pub enum Command {
     /// Demand data for planning (aggregated to H3 cells; raw points are never stored).
     #[command(subcommand)]
     Demand(DemandCommand),
+    /// Measure the 15-minute circle of a region offline and write it for GIS tools
+    /// (.gpkg), as GeoJSON gaps (.geojson/.json) or as the county table (.csv).
+    Coverage(CoverageArgs),
 }
 
 /// Where the data lives.
@@ -272,4 +277,101 @@ pub struct DemandImportArgs {
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+/// Which stations count in `coverage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OpenFilter {
+    /// Every active station (temporarily closed ones too).
+    #[default]
+    Any,
+    /// Only stations open around the clock.
+    #[value(name = "24h")]
+    AroundTheClock,
+}
+
+/// Which demand weighs the cells in `coverage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum DemandChoice {
+    /// Imported demand points (`yizhan demand import`).
+    #[default]
+    Import,
+    /// Counted nearest-query origins.
+    Queries,
+    /// No demand figures.
+    #[value(name = "none")]
+    Off,
+}
+
+impl DemandChoice {
+    /// The demand source asked for.
+    pub fn source(self) -> Option<DemandSource> {
+        match self {
+            DemandChoice::Import => Some(DemandSource::Imported),
+            DemandChoice::Queries => Some(DemandSource::Queries),
+            DemandChoice::Off => None,
+        }
+    }
+}
+
+fn parse_minutes(s: &str) -> Result<f64, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|m| *m > 0.0 && *m <= MAX_COVERAGE_MINUTES)
+        .ok_or_else(|| {
+            format!("minutes must be a number in (0, {MAX_COVERAGE_MINUTES}], got {s:?}")
+        })
+}
+
+/// Settings of `coverage`.
+#[derive(Debug, Clone, Args)]
+#[command(group(ArgGroup::new("area").required(true).args(["region", "bbox"])))]
+pub struct CoverageArgs {
+    /// A province, city or county adcode (360000 Jiangxi, 360100 Nanchang, 360102 东湖区).
+    #[arg(long, value_parser = Adcode::from_str)]
+    pub region: Option<Adcode>,
+    /// `w,s,e,n` in WGS-84 degrees instead of a region (sides ≤ 10°).
+    #[arg(long, value_parser = BBox::from_str, allow_hyphen_values = true)]
+    pub bbox: Option<BBox>,
+    /// How workers travel.
+    #[arg(long, default_value = "walk",
+          value_parser = PossibleValuesParser::new(["walk", "ebike"]).try_map(|s| s.parse::<Mode>()))]
+    pub mode: Mode,
+    /// A cell is covered when a station is at most this many minutes away.
+    #[arg(long, default_value_t = 15.0, value_parser = parse_minutes)]
+    pub minutes: f64,
+    /// H3 resolution, 7 (~5 km² cells) to 10 (~0.015 km²).
+    #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u8).range(7..=10))]
+    pub res: u8,
+    /// Which stations count.
+    #[arg(long, value_enum, default_value_t = OpenFilter::Any)]
+    pub open: OpenFilter,
+    /// Demand to weigh cells by, adding demand columns (default: imported demand when some
+    /// is stored).
+    #[arg(long, value_enum)]
+    pub demand: Option<DemandChoice>,
+    /// The file to write: `.gpkg`, `.geojson`/`.json` or `.csv` (never the store itself).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace `--out` if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Speeds, detour and time zone (as `serve` takes them).
+    #[command(flatten)]
+    pub travel: TravelArgs,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+impl CoverageArgs {
+    /// The area asked for (clap already requires exactly one of `--region` and `--bbox`).
+    pub fn area(&self) -> anyhow::Result<Area> {
+        match (self.region, &self.bbox) {
+            (Some(code), None) => Ok(Area::Region(code)),
+            (None, Some(b)) => Ok(Area::bbox(b)),
+            _ => anyhow::bail!("give either --region ADCODE or --bbox w,s,e,n"),
+        }
+    }
 }

@@ -1,14 +1,24 @@
-//! Subcommands other than `serve`: import, export, user accounts, regions and demand.
+//! Subcommands other than `serve`: import, export, user accounts, regions, demand and
+//! offline coverage.
 
 use crate::auth;
 use crate::config::{
-    DemandCommand, ExportArgs, ExportFormat, ImportArgs, RegionsCommand, UserCommand,
+    CoverageArgs, DemandCommand, ExportArgs, ExportFormat, ImportArgs, OpenFilter, RegionsCommand,
+    UserCommand,
 };
-use crate::domain::Role;
+use crate::coverage::service::{Area, CoverageService, DemandData, DemandSource};
+use crate::coverage::travel::StraightLine;
+use crate::coverage::Params;
+use crate::domain::{RegionSet, Role};
+use crate::index::StationIndex;
+use crate::io::coverage_export::{self, OutputFormat, RunDescription};
 use crate::io::{demand, export, import, regions};
-use crate::store;
+use crate::startup::load_index;
+use crate::store::{self, Store};
 use anyhow::Context;
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// `yizhan import FILE`: validates the whole file, then writes it in one transaction.
 pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
@@ -92,6 +102,141 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// `yizhan coverage`: what `GET /api/v1/coverage` answers, measured offline from the store's
+/// stations, regions and demand, and written as a file (see [`coverage_export`]).
+pub async fn run_coverage(args: CoverageArgs) -> anyhow::Result<()> {
+    // Everything that can be refused without the store is refused first.
+    OutputFormat::of_path(&args.out)?;
+    let model = args.travel.model()?;
+    let area = args.area()?;
+    let url = &args.store.database_url;
+    if let Some(db) = store::sqlite::file_of_url(url) {
+        // Opening a missing file would create (and migrate) an empty store as a side effect.
+        anyhow::ensure!(
+            db.exists(),
+            "no store at {} (`yizhan serve` creates and seeds one; or give --database-url)",
+            db.display()
+        );
+        anyhow::ensure!(
+            !same_file(&db, &args.out),
+            "{} is the store itself; write the coverage to a new file",
+            args.out.display()
+        );
+    }
+    coverage_export::check_target(&args.out, args.force)?;
+
+    let store = store::connect(url)
+        .await
+        .with_context(|| format!("opening the store {url}"))?;
+    let demand = args.demand.unwrap_or_default().source();
+    let loaded = coverage_inputs(store.as_ref(), area, demand, args.travel.tz).await;
+    store.close().await;
+    let (regions, index, demand_data) = loaded?;
+
+    let service = Arc::new(CoverageService::new(
+        Arc::new(StraightLine { model }),
+        regions,
+        demand_data,
+    ));
+    let params = Params {
+        mode: args.mode,
+        minutes: args.minutes,
+        only_24h: args.open == OpenFilter::AroundTheClock,
+    };
+    let res =
+        h3o::Resolution::try_from(args.res).with_context(|| format!("resolution {}", args.res))?;
+    let (svc, snapshot) = (service.clone(), index.load());
+    let (result, _) = tokio::task::spawn_blocking(move || {
+        svc.coverage(area, res, params, &snapshot, demand, &[])
+    })
+    .await
+    .context("the coverage computation stopped")??;
+    // Only a demand asked for by name deserves a word when there is none.
+    if let (Some(asked), None) = (args.demand.and_then(|d| d.source()), result.demand) {
+        eprintln!(
+            "note: no {} demand is stored; the figures carry no demand columns",
+            asked.as_str()
+        );
+    }
+
+    let run = RunDescription {
+        area: service.describe_area(area),
+        params,
+        res: args.res,
+        travel: service.travel_name(),
+        created_at: chrono::Utc::now(),
+    };
+    let format = coverage_export::write_coverage(&args.out, args.force, &result, &run).await?;
+    let t = &result.coverage.total;
+    let label = match run.area_name() {
+        Some(name) => format!("{} {name}", run.area_key()),
+        None => run.area_key(),
+    };
+    eprintln!(
+        "{label} ({} {} min, res {}): {:.1}% covered, {} km² uncovered, {} cells, {} ms; wrote {} to {}",
+        if args.mode == crate::domain::Mode::Walk { "walk" } else { "ebike" },
+        args.minutes,
+        args.res,
+        t.covered_share * 100.0,
+        t.uncovered_km2,
+        t.cells,
+        result.computed_ms,
+        format.contents(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Regions (the area checked to exist before any station is read), the station index and,
+/// when asked for, the stored demand.
+async fn coverage_inputs(
+    store: &dyn Store,
+    area: Area,
+    demand: Option<DemandSource>,
+    tz: chrono_tz::Tz,
+) -> anyhow::Result<(RegionSet, StationIndex, DemandData)> {
+    let regions = RegionSet::new(store.load_regions().await.context("loading the regions")?);
+    if let Area::Region(code) = area {
+        anyhow::ensure!(
+            regions.get(code).is_some(),
+            "no region with adcode {code} in the store ({} regions stored; \
+             `yizhan regions import FILE.geojson` adds outlines); nothing was written",
+            regions.all().len()
+        );
+    }
+    let index = load_index(store, tz).await?;
+    let demand = match demand {
+        None => DemandData::default(),
+        Some(_) => {
+            let imported = store
+                .load_demand()
+                .await
+                .context("loading the demand cells")?;
+            let queries = store
+                .load_query_counts()
+                .await
+                .context("loading the query counts")?;
+            DemandData::new(&imported, queries, 1)
+        }
+    };
+    Ok((regions, index, demand))
+}
+
+/// Whether two paths name the same file (the second need not exist yet).
+fn same_file(a: &Path, b: &Path) -> bool {
+    let canonical = |p: &Path| -> Option<PathBuf> {
+        if let Ok(c) = p.canonicalize() {
+            return Some(c);
+        }
+        let dir = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Some(dir.canonicalize().ok()?.join(p.file_name()?))
+    };
+    matches!((canonical(a), canonical(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// `yizhan user add|passwd`: create an account or set its password.

@@ -1,8 +1,10 @@
 //! Configuration: every setting is a flag with an environment variable and a default that works.
 
-use crate::domain::{Login, Role, TravelModel};
+use crate::coverage::service::{Area, DemandSource};
+use crate::coverage::MAX_COVERAGE_MINUTES;
+use crate::domain::{Adcode, BBox, Login, Mode, Role, TravelModel};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,6 +43,9 @@ pub enum Command {
     /// Demand data for planning (aggregated to H3 cells; raw points are never stored).
     #[command(subcommand)]
     Demand(DemandCommand),
+    /// Measure the 15-minute circle of a region offline and write it for GIS tools
+    /// (.gpkg), as GeoJSON gaps (.geojson/.json) or as the county table (.csv).
+    Coverage(CoverageArgs),
 }
 
 /// Where the data lives.
@@ -86,18 +91,9 @@ pub struct ServeArgs {
     /// Load the demo seed stations into an empty store at start.
     #[arg(long, env = "YIZHAN_SEED", default_value_t = true, action = clap::ArgAction::Set)]
     pub seed: bool,
-    /// Walking speed, km/h.
-    #[arg(long, env = "YIZHAN_WALK_KMH", default_value_t = 4.5)]
-    pub walk_kmh: f64,
-    /// E-bike speed, km/h.
-    #[arg(long, env = "YIZHAN_EBIKE_KMH", default_value_t = 15.0)]
-    pub ebike_kmh: f64,
-    /// Road distance over straight-line distance.
-    #[arg(long, env = "YIZHAN_DETOUR", default_value_t = 1.3)]
-    pub detour: f64,
-    /// Time zone opening hours are evaluated in.
-    #[arg(long, env = "YIZHAN_TZ", default_value = "Asia/Shanghai")]
-    pub tz: chrono_tz::Tz,
+    /// Speeds, detour and time zone (shared with `coverage`).
+    #[command(flatten)]
+    pub travel: TravelArgs,
     /// Seconds between resyncs of recently changed stations (heals missed change notifications).
     #[arg(long, env = "YIZHAN_RESYNC_SECONDS", default_value_t = 30)]
     pub resync_seconds: u64,
@@ -139,9 +135,27 @@ pub enum CookieSecure {
     Never,
 }
 
-impl ServeArgs {
+/// How workers travel and where opening hours are read: what `serve` answers with and
+/// `coverage` measures with, so both take the same flags and environment.
+#[derive(Debug, Clone, Args)]
+pub struct TravelArgs {
+    /// Walking speed, km/h.
+    #[arg(long, env = "YIZHAN_WALK_KMH", default_value_t = 4.5)]
+    pub walk_kmh: f64,
+    /// E-bike speed, km/h.
+    #[arg(long, env = "YIZHAN_EBIKE_KMH", default_value_t = 15.0)]
+    pub ebike_kmh: f64,
+    /// Road distance over straight-line distance.
+    #[arg(long, env = "YIZHAN_DETOUR", default_value_t = 1.3)]
+    pub detour: f64,
+    /// Time zone opening hours are evaluated in.
+    #[arg(long, env = "YIZHAN_TZ", default_value = "Asia/Shanghai")]
+    pub tz: chrono_tz::Tz,
+}
+
+impl TravelArgs {
     /// The travel-time model, validated.
-    pub fn travel(&self) -> anyhow::Result<TravelModel> {
+    pub fn model(&self) -> anyhow::Result<TravelModel> {
         let ok = |v: f64| v.is_finite() && v > 0.0;
         anyhow::ensure!(
             ok(self.walk_kmh) && ok(self.ebike_kmh) && ok(self.detour) && self.detour >= 1.0,
@@ -153,7 +167,9 @@ impl ServeArgs {
             detour: self.detour,
         })
     }
+}
 
+impl ServeArgs {
     /// Settings for tests and tools: everything default, on the given store and listen address.
     pub fn for_store(database_url: &str, listen: SocketAddr) -> Self {
         let mut args = Cli::parse_from(["yizhan"]).serve;
@@ -270,4 +286,101 @@ pub struct DemandImportArgs {
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+/// Which stations count in `coverage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OpenFilter {
+    /// Every active station (temporarily closed ones too).
+    #[default]
+    Any,
+    /// Only stations open around the clock.
+    #[value(name = "24h")]
+    AroundTheClock,
+}
+
+/// Which demand weighs the cells in `coverage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum DemandChoice {
+    /// Imported demand points (`yizhan demand import`).
+    #[default]
+    Import,
+    /// Counted nearest-query origins.
+    Queries,
+    /// No demand figures.
+    #[value(name = "none")]
+    Off,
+}
+
+impl DemandChoice {
+    /// The demand source asked for.
+    pub fn source(self) -> Option<DemandSource> {
+        match self {
+            DemandChoice::Import => Some(DemandSource::Imported),
+            DemandChoice::Queries => Some(DemandSource::Queries),
+            DemandChoice::Off => None,
+        }
+    }
+}
+
+fn parse_minutes(s: &str) -> Result<f64, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|m| *m > 0.0 && *m <= MAX_COVERAGE_MINUTES)
+        .ok_or_else(|| {
+            format!("minutes must be a number in (0, {MAX_COVERAGE_MINUTES}], got {s:?}")
+        })
+}
+
+/// Settings of `coverage`.
+#[derive(Debug, Clone, Args)]
+#[command(group(ArgGroup::new("area").required(true).args(["region", "bbox"])))]
+pub struct CoverageArgs {
+    /// A province, city or county adcode (360000 Jiangxi, 360100 Nanchang, 360102 东湖区).
+    #[arg(long, value_parser = Adcode::from_str)]
+    pub region: Option<Adcode>,
+    /// `w,s,e,n` in WGS-84 degrees instead of a region (sides ≤ 10°).
+    #[arg(long, value_parser = BBox::from_str, allow_hyphen_values = true)]
+    pub bbox: Option<BBox>,
+    /// How workers travel.
+    #[arg(long, default_value = "walk",
+          value_parser = PossibleValuesParser::new(["walk", "ebike"]).try_map(|s| s.parse::<Mode>()))]
+    pub mode: Mode,
+    /// A cell is covered when a station is at most this many minutes away.
+    #[arg(long, default_value_t = 15.0, value_parser = parse_minutes)]
+    pub minutes: f64,
+    /// H3 resolution, 7 (~5 km² cells) to 10 (~0.015 km²).
+    #[arg(long, default_value_t = 9, value_parser = clap::value_parser!(u8).range(7..=10))]
+    pub res: u8,
+    /// Which stations count.
+    #[arg(long, value_enum, default_value_t = OpenFilter::Any)]
+    pub open: OpenFilter,
+    /// Demand to weigh cells by, adding demand columns (default: imported demand when some
+    /// is stored).
+    #[arg(long, value_enum)]
+    pub demand: Option<DemandChoice>,
+    /// The file to write: `.gpkg`, `.geojson`/`.json` or `.csv` (never the store itself).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace `--out` if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Speeds, detour and time zone (as `serve` takes them).
+    #[command(flatten)]
+    pub travel: TravelArgs,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+impl CoverageArgs {
+    /// The area asked for (clap already requires exactly one of `--region` and `--bbox`).
+    pub fn area(&self) -> anyhow::Result<Area> {
+        match (self.region, &self.bbox) {
+            (Some(code), None) => Ok(Area::Region(code)),
+            (None, Some(b)) => Ok(Area::bbox(b)),
+            _ => anyhow::bail!("give either --region ADCODE or --bbox w,s,e,n"),
+        }
+    }
 }

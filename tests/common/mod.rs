@@ -409,10 +409,10 @@ pub async fn spawn_app_on(db: TestDb, configure: impl FnOnce(&mut ServeArgs)) ->
     args.geoip_db = None;
     args.trusted_proxies = Vec::new();
     args.seed = true;
-    args.walk_kmh = 4.5;
-    args.ebike_kmh = 15.0;
-    args.detour = 1.3;
-    args.tz = chrono_tz::Asia::Shanghai;
+    args.travel.walk_kmh = 4.5;
+    args.travel.ebike_kmh = 15.0;
+    args.travel.detour = 1.3;
+    args.travel.tz = chrono_tz::Asia::Shanghai;
     args.nearest_engine = yizhan::config::NearestEngine::Index;
     configure(&mut args);
     let app = Application::build(args)

@@ -19,6 +19,8 @@ mod bulk;
 mod demand;
 /// Audited station changes.
 mod edits;
+/// Standalone GeoPackage files for GIS tools (coverage results), apart from the store.
+pub mod export_gpkg;
 /// SQLite's C API, read-only, for the start-up read.
 mod raw;
 /// Administrative regions: the GeoPackage layer `regions`.
@@ -101,6 +103,16 @@ impl StationRow {
             updated_at: self.updated_at,
         })
     }
+}
+
+/// The file a `sqlite://PATH` URL names (none for other URLs).
+pub fn file_of_url(url: &str) -> Option<std::path::PathBuf> {
+    if !url.starts_with("sqlite:") {
+        return None;
+    }
+    SqliteConnectOptions::from_str(url)
+        .ok()
+        .map(|o| o.get_filename().to_owned())
 }
 
 impl SqliteStore {

@@ -117,6 +117,11 @@ export class CoverageMap {
     li2.append(el('span', 'legend-pin suggest-dot', '1'), this.legendSuggestion);
     const li3 = el('li');
     li3.append(el('span', 'legend-pin hypo-dot', '+'), this.legendHypo);
+    // The marker symbols are explained only once there are such markers (phones have little map).
+    this.legendSuggestionItem = li2;
+    this.legendHypoItem = li3;
+    li2.hidden = true;
+    li3.hidden = true;
     extra.append(li1, li2, li3);
     box.append(this.legendTitle, scale, this.legendTicks, this.legendRange, extra);
     new NodeControl(box, { position: 'bottomleft' }).addTo(this.map);
@@ -272,6 +277,7 @@ export class CoverageMap {
       marker.addTo(this.suggestionLayer);
       this.suggestionMarkers.set(s.rank, marker);
     }
+    this.legendSuggestionItem.hidden = !items.length;
   }
 
   /** Opens one suggestion's popup and brings it into view. */
@@ -309,6 +315,7 @@ export class CoverageMap {
       });
       marker.addTo(this.hypoLayer);
     });
+    this.legendHypoItem.hidden = !this.whatIf && !stations.length;
   }
 
   labelHypo(marker) {
@@ -323,6 +330,7 @@ export class CoverageMap {
   setWhatIf(on) {
     this.whatIf = on;
     this.map.getContainer().classList.toggle('is-whatif', on);
+    this.legendHypoItem.hidden = !on && !this.hypoLayer.getLayers().length;
     if (on) {
       this.map.doubleClickZoom.disable();
       this.map.closePopup();

@@ -173,9 +173,9 @@ export async function coverage({ region, mode, minutes, open }, { signal } = {})
 }
 
 /** The `k` sites that would add most coverage, one after another (greedy). */
-export async function coverageSuggestions({ region, mode, minutes, k, weight }, { signal } = {}) {
+export async function coverageSuggestions({ region, mode, minutes, open, k, weight }, { signal } = {}) {
   const { data } = await request('GET', 'coverage/suggestions', {
-    params: { region, mode, minutes, k, weight },
+    params: { region, mode, minutes, open: open ? '24h' : null, k, weight },
     signal,
     timeoutMs: COVERAGE_TIMEOUT_MS,
   });

@@ -686,7 +686,7 @@ export class PlannerView {
     const p = this.params;
     try {
       const data = await coverageSuggestions({
-        region: p.region, mode: p.mode, minutes: p.minutes, k, weight: this.sugg.weight === 'area' ? null : this.sugg.weight,
+        region: p.region, mode: p.mode, minutes: p.minutes, open: p.open24, k, weight: this.sugg.weight === 'area' ? null : this.sugg.weight,
       }, { signal: ctrl.signal });
       if (ctrl.signal.aborted) return;
       this.sugg.data = data;

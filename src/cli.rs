@@ -1,9 +1,9 @@
-//! Subcommands other than `serve`: import, export and user accounts.
+//! Subcommands other than `serve`: import, export, user accounts and regions.
 
 use crate::auth;
-use crate::config::{ExportArgs, ExportFormat, ImportArgs, UserCommand};
+use crate::config::{ExportArgs, ExportFormat, ImportArgs, RegionsCommand, UserCommand};
 use crate::domain::Role;
-use crate::io::{export, import};
+use crate::io::{export, import, regions};
 use crate::store;
 use anyhow::Context;
 use std::io::{BufRead, IsTerminal, Write};
@@ -22,6 +22,26 @@ pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
         ids.len(),
         args.file.display()
     );
+    Ok(())
+}
+
+/// `yizhan regions import FILE`: validates the whole file, derives missing parents, then
+/// writes every region in one transaction.
+pub async fn run_regions(cmd: RegionsCommand) -> anyhow::Result<()> {
+    match cmd {
+        RegionsCommand::Import(args) => {
+            let store = store::connect(&args.store.database_url).await?;
+            let result = regions::load_regions_file(store.as_ref(), &args.file).await;
+            store.close().await;
+            let n = result.map_err(|e| {
+                anyhow::anyhow!("{}: {e}; nothing was imported", args.file.display())
+            })?;
+            eprintln!(
+                "imported {n} regions (derived parents included) from {}",
+                args.file.display()
+            );
+        }
+    }
     Ok(())
 }
 
@@ -49,8 +69,14 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
 pub async fn run_user(cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
         UserCommand::Add(args) => {
-            if args.role == Role::Admin && !args.stations.is_empty() {
-                anyhow::bail!("an admin manages every station; --station is for managers only");
+            match args.role {
+                Role::Admin if !args.stations.is_empty() => {
+                    anyhow::bail!("an admin manages every station; --station is for managers only")
+                }
+                Role::Planner if !args.stations.is_empty() => {
+                    anyhow::bail!("a planner manages no station; --station is for managers only")
+                }
+                Role::Admin | Role::Manager | Role::Planner => {}
             }
             let password = read_new_password()?;
             let hash = auth::hash_password(&password)?;

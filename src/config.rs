@@ -35,6 +35,9 @@ pub enum Command {
     /// Manage staff accounts (the password is read from stdin or a prompt, never a flag).
     #[command(subcommand)]
     User(UserCommand),
+    /// Administrative regions (province, city, county outlines).
+    #[command(subcommand)]
+    Regions(RegionsCommand),
 }
 
 /// Where the data lives.
@@ -196,8 +199,9 @@ pub struct UserAddArgs {
     /// Login name: 3–64 of a-z 0-9 . _ - (capitals are folded to lower case).
     #[arg(long, value_parser = Login::from_str)]
     pub login: Login,
-    /// `admin` (every station) or `manager` (the stations given with --station).
-    #[arg(long, value_parser = PossibleValuesParser::new(["admin", "manager"]).try_map(|s| s.parse::<Role>()))]
+    /// `admin` (every station), `manager` (the stations given with --station) or `planner`
+    /// (demand data and coverage suggestions; no station).
+    #[arg(long, value_parser = PossibleValuesParser::new(["admin", "manager", "planner"]).try_map(|s| s.parse::<Role>()))]
     pub role: Role,
     /// Code of a station the manager edits (repeatable or comma separated).
     #[arg(long = "station", value_name = "CODE", value_delimiter = ',')]
@@ -213,6 +217,24 @@ pub struct UserPasswdArgs {
     /// Login name of the account.
     #[arg(long, value_parser = Login::from_str)]
     pub login: Login,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `yizhan regions …`: administrative regions.
+#[derive(Debug, Subcommand)]
+pub enum RegionsCommand {
+    /// Import outlines from GeoJSON, all-or-nothing; parents the file lacks are dissolved
+    /// from their children.
+    Import(RegionsImportArgs),
+}
+
+/// Settings of `regions import`.
+#[derive(Debug, Clone, Args)]
+pub struct RegionsImportArgs {
+    /// A GeoJSON FeatureCollection of Polygon/MultiPolygon features with `adcode` and `name`.
+    pub file: PathBuf,
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,

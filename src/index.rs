@@ -596,6 +596,13 @@ fn prefetch<T>(items: &[T]) {
 /// Most bound slots reserved up front (a `limit` may be huge; the vector grows if needed).
 const MAX_PREALLOCATED: usize = 128;
 
+/// Geodesic distance in metres between two points given with their ECEF positions, exactly as
+/// the index measures its answers (pinned by the chord and the arc bound when they agree to a
+/// millimetre, Karney's geodesic otherwise): coverage uses it so its minutes match nearest's.
+pub fn distance_m(a: &LonLat, a_ecef: &[f64; 3], b: &LonLat, b_ecef: &[f64; 3]) -> f64 {
+    refine(a, chord2(a_ecef, b_ecef).sqrt(), || *b)
+}
+
 /// Geodesic distance from a chord, solving the geodesic only when the bounds are loose.
 fn refine(origin: &LonLat, chord: f64, target: impl FnOnce() -> LonLat) -> f64 {
     let upper = arc_upper_bound(chord);

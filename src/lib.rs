@@ -6,6 +6,8 @@ pub mod auth;
 pub mod cli;
 /// Flags, environment variables and their defaults.
 pub mod config;
+/// Coverage of the 15-minute circle: H3 grid, travel times, gaps, suggestions.
+pub mod coverage;
 /// Validated domain types: the bottom floor, no HTTP or SQL.
 pub mod domain;
 /// The one error type and its HTTP mapping.

@@ -1,10 +1,13 @@
 //! Building the application: open the store, migrate, seed if empty, build the index, bind.
 
 use crate::config::ServeArgs;
+use crate::coverage::service::{CoverageService, DemandData};
+use crate::coverage::travel::StraightLine;
+use crate::domain::RegionSet;
 use crate::geoip::GeoIp;
 use crate::http::{self, ApiConfig, AppState};
 use crate::index::{Snapshot, StationIndex};
-use crate::io::seed::seed_if_empty;
+use crate::io::seed::{seed_if_empty, seed_regions_if_empty};
 use crate::store::{self, Store};
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -68,6 +71,15 @@ impl Application {
                     "empty store: loaded the demo seed stations (示例数据, not real stations)"
                 );
             }
+            let n = seed_regions_if_empty(store.as_ref())
+                .await
+                .context("loading the seed regions")?;
+            if n > 0 {
+                tracing::info!(
+                    regions = n,
+                    "no regions stored: loaded Jiangxi's counties, cities and province (边界数据来源：高德)"
+                );
+            }
         }
         let index = Arc::new(load_index(store.as_ref(), args.tz).await?);
         crate::sync::spawn(
@@ -94,6 +106,11 @@ impl Application {
                 args.cookie_secure,
             )),
             report_limiter: Arc::new(http::reports::ReportLimiter::new(args.report_rate_per_hour)),
+            coverage: Arc::new(CoverageService::new(
+                Arc::new(StraightLine { model: travel }),
+                RegionSet::default(),
+                DemandData::default(),
+            )),
         };
         let router = http::app(state.clone(), web_dir(args.web_dir.clone()));
         let listener = TcpListener::bind(args.listen)

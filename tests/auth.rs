@@ -684,3 +684,102 @@ async fn openapi_documents_the_auth_routes() {
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+#[tokio::test]
+async fn planner_logs_in_over_http_and_manages_no_station() {
+    let app = spawn_empty_app().await;
+    let ids = app
+        .add_stations(&[new_station("JX-PLAN-1", (115.9, 28.7))])
+        .await;
+    let id = add_account(&app, "plan.a", Role::Planner, &[]).await;
+    let res = post_login(&app, "plan.a", PASSWORD).await;
+    let (status, body) = json_of(res, "login of a planner").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["account"]["id"], id);
+    assert_eq!(body["account"]["role"], "planner");
+    assert_eq!(body["account"]["stations"], json!([]));
+    let token = body["token"].as_str().unwrap().to_string();
+    let (status, me) = me_with(&app, bearer(&token)).await;
+    assert_eq!((status, &me["role"]), (StatusCode::OK, &json!("planner")));
+
+    // A planner edits no station and sees no station's reports.
+    let station = format!("/api/v1/stations/{}", ids[0]);
+    let etag = app.get(&station).await.headers()["etag"].clone();
+    let res = app
+        .client
+        .patch(app.url(&station))
+        .bearer_auth(&token)
+        .header("if-match", etag)
+        .json(&json!({"notes": "planner was here"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(res, "PATCH by a planner").await;
+    assert_error(
+        "PATCH by a planner",
+        status,
+        &body,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let res = app
+        .client
+        .get(app.url(&format!("{station}/reports")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn user_add_makes_planners_and_refuses_them_stations() {
+    let app = spawn_empty_app().await;
+    app.add_stations(&[new_station("JX-PLAN-2", (115.9, 28.7))])
+        .await;
+    let url = app.database_url.clone();
+    let run = |args: Vec<&'static str>| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || yizhan(&args, &url, "a long enough password\n"))
+    };
+
+    let out = run(vec![
+        "user",
+        "add",
+        "--login",
+        "plan.b",
+        "--role",
+        "planner",
+        "--station",
+        "JX-PLAN-2",
+    ])
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a planner with --station: {err}");
+    assert!(
+        err.contains("planner") && err.contains("--station"),
+        "{err}"
+    );
+    assert!(app
+        .store
+        .account_by_login(&login("plan.b"))
+        .await
+        .unwrap()
+        .is_none());
+
+    let out = run(vec![
+        "user", "add", "--login", "plan.b", "--role", "planner",
+    ])
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let res = post_login(&app, "plan.b", "a long enough password").await;
+    let (status, body) = json_of(res, "login of the CLI-made planner").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["account"]["role"], "planner");
+}

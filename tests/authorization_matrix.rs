@@ -1,4 +1,4 @@
-//! Who may do what: {anonymous, manager of A, manager of B, admin} × every endpoint and method
+//! Who may do what: {anonymous, manager of A, manager of B, admin, planner} × every endpoint and method
 //! → the exact status. The table must cover every operation the OpenAPI document lists, so a
 //! new endpoint without a row fails this test.
 
@@ -13,20 +13,28 @@ use yizhan::domain::{Login, Role};
 
 const PASSWORD: &str = "matrix test password";
 
-/// The four principals, in table order.
+/// The five principals, in table order.
 #[derive(Clone, Copy, Debug)]
 enum Who {
     Anonymous,
     ManagerA,
     ManagerB,
     Admin,
+    /// Manages no station: everywhere a station's manager is needed, it gets what manager B gets.
+    Planner,
 }
-const EVERYONE: [Who; 4] = [Who::Anonymous, Who::ManagerA, Who::ManagerB, Who::Admin];
+const EVERYONE: [Who; 5] = [
+    Who::Anonymous,
+    Who::ManagerA,
+    Who::ManagerB,
+    Who::Admin,
+    Who::Planner,
+];
 
 struct World {
     app: TestApp,
     a: i64,
-    tokens: [Option<String>; 4],
+    tokens: [Option<String>; 5],
     created: std::sync::atomic::AtomicUsize,
 }
 
@@ -98,7 +106,7 @@ async fn world() -> World {
             new_station("JX-B", (115.9, 28.68)),
         ])
         .await;
-    let mut tokens: [Option<String>; 4] = Default::default();
+    let mut tokens: [Option<String>; 5] = Default::default();
     for (who, login, role, codes) in [
         (
             Who::ManagerA,
@@ -113,6 +121,7 @@ async fn world() -> World {
             vec!["JX-B".to_string()],
         ),
         (Who::Admin, "admin", Role::Admin, vec![]),
+        (Who::Planner, "planner", Role::Planner, vec![]),
     ] {
         let id = app
             .store
@@ -148,94 +157,102 @@ async fn world() -> World {
 struct Row {
     op: &'static str,
     case: &'static str,
-    expect: [u16; 4],
+    expect: [u16; 5],
 }
 
-const fn row(op: &'static str, case: &'static str, expect: [u16; 4]) -> Row {
+const fn row(op: &'static str, case: &'static str, expect: [u16; 5]) -> Row {
     Row { op, case, expect }
 }
 
 const TABLE: &[Row] = &[
-    row("GET /healthz", "", [200, 200, 200, 200]),
-    row("GET /metrics", "", [200, 200, 200, 200]),
-    row("GET /api/v1/counties", "", [200, 200, 200, 200]),
+    row("GET /healthz", "", [200, 200, 200, 200, 200]),
+    row("GET /metrics", "", [200, 200, 200, 200, 200]),
+    row("GET /api/v1/counties", "", [200, 200, 200, 200, 200]),
     row(
         "GET /api/v1/locate",
         "no GeoIP database configured",
-        [400, 400, 400, 400],
+        [400, 400, 400, 400, 400],
     ),
-    row("GET /api/v1/stations", "bbox", [200, 200, 200, 200]),
-    row("GET /api/v1/stations/nearest", "", [200, 200, 200, 200]),
-    row("GET /api/v1/stations/{id}", "", [200, 200, 200, 200]),
+    row("GET /api/v1/stations", "bbox", [200, 200, 200, 200, 200]),
+    row(
+        "GET /api/v1/stations/nearest",
+        "",
+        [200, 200, 200, 200, 200],
+    ),
+    row("GET /api/v1/stations/{id}", "", [200, 200, 200, 200, 200]),
     row(
         "GET /api/v1/stations/{id}",
         "unknown id",
-        [404, 404, 404, 404],
+        [404, 404, 404, 404, 404],
     ),
     row(
         "POST /api/v1/auth/login",
         "right password",
-        [200, 200, 200, 200],
+        [200, 200, 200, 200, 200],
     ),
     row(
         "POST /api/v1/auth/login",
         "wrong password",
-        [401, 401, 401, 401],
+        [401, 401, 401, 401, 401],
     ),
-    row("POST /api/v1/auth/logout", "", [204, 204, 204, 204]),
-    row("GET /api/v1/auth/me", "", [401, 200, 200, 200]),
+    row("POST /api/v1/auth/logout", "", [204, 204, 204, 204, 204]),
+    row("GET /api/v1/auth/me", "", [401, 200, 200, 200, 200]),
     row(
         "PATCH /api/v1/stations/{id}",
         "current If-Match",
-        [401, 200, 403, 200],
+        [401, 200, 403, 200, 403],
     ),
     row(
         "PATCH /api/v1/stations/{id}",
         "no If-Match",
-        [401, 428, 403, 428],
+        [401, 428, 403, 428, 403],
     ),
     row(
         "PATCH /api/v1/stations/{id}",
         "stale If-Match",
-        [401, 412, 403, 412],
+        [401, 412, 403, 412, 403],
     ),
     row(
         "PATCH /api/v1/stations/{id}",
         "move (admin only)",
-        [401, 403, 403, 200],
+        [401, 403, 403, 200, 403],
     ),
     row(
         "PATCH /api/v1/stations/{id}",
         "unknown id",
-        [401, 403, 403, 404],
+        [401, 403, 403, 404, 403],
     ),
-    row("POST /api/v1/stations", "", [401, 403, 403, 201]),
-    row("DELETE /api/v1/stations/{id}", "", [401, 403, 403, 204]),
+    row("POST /api/v1/stations", "", [401, 403, 403, 201, 403]),
+    row(
+        "DELETE /api/v1/stations/{id}",
+        "",
+        [401, 403, 403, 204, 403],
+    ),
     row(
         "POST /api/v1/stations/{id}/verify",
         "",
-        [401, 200, 403, 200],
+        [401, 200, 403, 200, 403],
     ),
     row(
         "GET /api/v1/stations/{id}/history",
         "",
-        [401, 200, 403, 200],
+        [401, 200, 403, 200, 403],
     ),
     row(
         "POST /api/v1/stations/{id}/reports",
         "",
-        [201, 201, 201, 201],
+        [201, 201, 201, 201, 201],
     ),
     row(
         "GET /api/v1/stations/{id}/reports",
         "",
-        [401, 200, 403, 200],
+        [401, 200, 403, 200, 403],
     ),
-    row("GET /api/v1/reports", "", [401, 200, 200, 200]),
+    row("GET /api/v1/reports", "", [401, 200, 200, 200, 200]),
     row(
         "PATCH /api/v1/stations/{id}/reports/{rid}",
         "",
-        [401, 200, 403, 200],
+        [401, 200, 403, 200, 403],
     ),
 ];
 

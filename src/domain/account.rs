@@ -13,14 +13,17 @@ pub enum Role {
     Admin,
     /// Edits only the stations assigned to them.
     Manager,
+    /// Reads demand data and coverage suggestions; manages no station.
+    Planner,
 }
 
 impl Role {
-    /// The stored and serialized name (`admin`, `manager`).
+    /// The stored and serialized name (`admin`, `manager`, `planner`).
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
             Role::Manager => "manager",
+            Role::Planner => "planner",
         }
     }
 }
@@ -38,9 +41,10 @@ impl FromStr for Role {
         match s {
             "admin" => Ok(Role::Admin),
             "manager" => Ok(Role::Manager),
+            "planner" => Ok(Role::Planner),
             _ => Err(Invalid::new(
                 "invalid_role",
-                format!("role must be admin or manager, got {s:?}"),
+                format!("role must be admin, manager or planner, got {s:?}"),
             )),
         }
     }
@@ -117,7 +121,8 @@ pub struct Account {
     pub login: String,
     /// What the account may do.
     pub role: Role,
-    /// Ids of the stations assigned to a manager, ascending (admins manage all regardless).
+    /// Ids of the stations assigned to a manager, ascending (admins manage all regardless;
+    /// planners none).
     pub stations: Vec<i64>,
 }
 
@@ -127,11 +132,13 @@ impl Account {
         self.role == Role::Admin
     }
 
-    /// Whether this account may edit the station: admins all, managers their assigned ones.
+    /// Whether this account may edit the station: admins all, managers their assigned ones,
+    /// planners none (even should stations be assigned to one behind our back).
     pub fn can_manage(&self, station_id: i64) -> bool {
         match self.role {
             Role::Admin => true,
             Role::Manager => self.stations.binary_search(&station_id).is_ok(),
+            Role::Planner => false,
         }
     }
 }
@@ -155,7 +162,15 @@ mod tests {
     fn roles_parse_and_serialize_lowercase() {
         assert_eq!("admin".parse::<Role>().unwrap(), Role::Admin);
         assert_eq!("manager".parse::<Role>().unwrap(), Role::Manager);
+        assert_eq!("planner".parse::<Role>().unwrap(), Role::Planner);
         assert!("root".parse::<Role>().is_err());
+        for role in [Role::Admin, Role::Manager, Role::Planner] {
+            assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
+            assert_eq!(
+                serde_json::to_string(&role).unwrap(),
+                format!("\"{}\"", role.as_str())
+            );
+        }
         assert_eq!(
             serde_json::to_string(&Role::Manager).unwrap(),
             "\"manager\""
@@ -177,5 +192,11 @@ mod tests {
             ..m
         };
         assert!(a.can_manage(3) && a.is_admin());
+        let p = Account {
+            role: Role::Planner,
+            stations: vec![2, 5],
+            ..a
+        };
+        assert!(!p.can_manage(5) && !p.can_manage(3) && !p.is_admin());
     }
 }

@@ -136,6 +136,53 @@ impl FromStr for RegionLevel {
     }
 }
 
+/// Names of the provincial-level divisions (省级行政区) by code: what a province derived from its
+/// cities is called when the file names it nowhere.
+const PROVINCES: [(u32, &str); 34] = [
+    (110_000, "北京市"),
+    (120_000, "天津市"),
+    (130_000, "河北省"),
+    (140_000, "山西省"),
+    (150_000, "内蒙古自治区"),
+    (210_000, "辽宁省"),
+    (220_000, "吉林省"),
+    (230_000, "黑龙江省"),
+    (310_000, "上海市"),
+    (320_000, "江苏省"),
+    (330_000, "浙江省"),
+    (340_000, "安徽省"),
+    (350_000, "福建省"),
+    (360_000, "江西省"),
+    (370_000, "山东省"),
+    (410_000, "河南省"),
+    (420_000, "湖北省"),
+    (430_000, "湖南省"),
+    (440_000, "广东省"),
+    (450_000, "广西壮族自治区"),
+    (460_000, "海南省"),
+    (500_000, "重庆市"),
+    (510_000, "四川省"),
+    (520_000, "贵州省"),
+    (530_000, "云南省"),
+    (540_000, "西藏自治区"),
+    (610_000, "陕西省"),
+    (620_000, "甘肃省"),
+    (630_000, "青海省"),
+    (640_000, "宁夏回族自治区"),
+    (650_000, "新疆维吾尔自治区"),
+    (710_000, "台湾省"),
+    (810_000, "香港特别行政区"),
+    (820_000, "澳门特别行政区"),
+];
+
+/// The name of a provincial-level division (`360000` → `江西省`), if the code is one.
+pub fn province_name(code: Adcode) -> Option<&'static str> {
+    PROVINCES
+        .iter()
+        .find(|(c, _)| *c == code.get())
+        .map(|(_, name)| *name)
+}
+
 /// Longest region name accepted, in characters.
 pub const MAX_REGION_NAME: usize = 100;
 
@@ -330,6 +377,16 @@ mod tests {
         }
         let j: Adcode = serde_json::from_str("360102").unwrap();
         assert_eq!(serde_json::to_string(&j).unwrap(), "\"360102\"");
+    }
+
+    #[test]
+    fn provinces_have_names() {
+        assert_eq!(province_name(Adcode::new(360_000).unwrap()), Some("江西省"));
+        assert_eq!(province_name(Adcode::new(110_000).unwrap()), Some("北京市"));
+        assert_eq!(province_name(Adcode::new(360_100).unwrap()), None);
+        assert!(PROVINCES
+            .iter()
+            .all(|&(c, _)| Adcode::new(c).unwrap().level_hint() == RegionLevel::Province));
     }
 
     #[test]

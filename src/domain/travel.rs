@@ -2,7 +2,9 @@ use super::Invalid;
 use std::str::FromStr;
 
 /// How the worker travels to the station.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// On foot (the official 15-minute circle).

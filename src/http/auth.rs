@@ -341,10 +341,10 @@ pub struct AccountView {
     pub id: i64,
     /// Login name.
     pub login: String,
-    /// `admin` or `manager`.
+    /// `admin`, `manager` or `planner`.
     #[schema(value_type = String, example = "manager")]
     pub role: Role,
-    /// Ids of the stations a manager edits (admins edit all).
+    /// Ids of the stations a manager edits (admins edit all, planners none).
     pub stations: Vec<i64>,
 }
 

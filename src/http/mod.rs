@@ -4,6 +4,8 @@
 pub mod auth;
 /// `GET /api/v1/counties`: the county outlines the web app draws as its basemap.
 pub mod counties;
+/// `GET /api/v1/coverage…`, `POST /api/v1/coverage/what-if`: the 15-minute circle for planners.
+pub mod coverage;
 /// Extractors whose rejections become our JSON errors, and the client address.
 pub mod extract;
 /// `GET /healthz`.
@@ -16,6 +18,8 @@ pub mod locate;
 pub mod metrics;
 /// Navigation hand-off links to Amap, Baidu and Tencent maps.
 pub mod nav;
+/// `GET /api/v1/regions…`: the administrative regions coverage is measured over.
+pub mod regions;
 /// `/api/v1/stations/{id}/reports…`, `/api/v1/reports`: rider problem reports (纠错).
 pub mod reports;
 /// `PATCH/POST/DELETE /api/v1/stations…`: audited, optimistic station changes.
@@ -71,6 +75,8 @@ pub struct AppState {
     pub auth: Arc<auth::AuthState>,
     /// Problem reports accepted per client address.
     pub report_limiter: Arc<reports::ReportLimiter>,
+    /// Regions, demand and cached coverage results.
+    pub coverage: Arc<crate::coverage::service::CoverageService>,
 }
 
 #[derive(OpenApi)]
@@ -80,7 +86,7 @@ pub struct AppState {
         description = "Nearest open trade-union outdoor-worker stations (工会户外劳动者服务站). \
             Errors are `{\"error\":{\"code\",\"message\"}}` with a 4xx/5xx status."
     ),
-    tags((name = "stations"), (name = "locate"), (name = "auth"), (name = "ops")),
+    tags((name = "stations"), (name = "coverage"), (name = "locate"), (name = "auth"), (name = "ops")),
     modifiers(&SecuritySchemes)
 )]
 struct ApiDoc;
@@ -95,6 +101,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(auth::router())
         .merge(locate::router())
         .merge(counties::router())
+        .merge(regions::router())
+        .merge(coverage::router())
         .merge(health::router())
         .split_for_parts()
 }

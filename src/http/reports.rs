@@ -11,6 +11,7 @@ use crate::domain::audit::Actor;
 use crate::domain::report::{
     InboxReport, NewReport, Report, ReportScope, ReportStatus, Resolution,
 };
+use crate::domain::Role;
 use crate::error::{Error, Result};
 use crate::store::Store;
 use axum::extract::{Path, State};
@@ -298,7 +299,8 @@ pub async fn list_station_reports(
     Ok(private(StatusCode::OK, ReportList { items }))
 }
 
-/// The caller's inbox: reports about every station they manage (admins: all), newest first,
+/// The caller's inbox: reports about every station they manage (admins: all; planners: none),
+/// newest first,
 /// each with the station's code and name.
 #[utoipa::path(
     get, path = "/api/v1/reports", tag = "reports",
@@ -317,10 +319,11 @@ pub async fn list_reports(
     ApiQuery(filter): ApiQuery<StatusFilter>,
 ) -> Result<Response> {
     let status = filter.parse()?;
-    let scope = if user.is_admin() {
-        ReportScope::All
-    } else {
-        ReportScope::Stations(&user.stations)
+    let scope = match user.role {
+        Role::Admin => ReportScope::All,
+        // A planner manages no station: its inbox is empty, like a manager's without one.
+        Role::Manager => ReportScope::Stations(&user.stations),
+        Role::Planner => ReportScope::Stations(&[]),
     };
     let items = store
         .reports_for(scope, status, REPORTS_LIST_MAX)

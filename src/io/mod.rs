@@ -1,9 +1,11 @@
-//! Station files in and out: CSV and GeoJSON, imports all-or-nothing.
+//! Files in and out: stations (CSV and GeoJSON) and region outlines; imports all-or-nothing.
 
 /// Writing stations as CSV or GeoJSON.
 pub mod export;
 /// Reading and validating station files before anything reaches the store.
 pub mod import;
+/// Region outlines from GeoJSON, with missing parents dissolved from their children.
+pub mod regions;
 /// The demo data set shipped in `seeds/`, loaded into an empty store.
 pub mod seed;
 

@@ -1,9 +1,11 @@
 //! The store: the source of truth. One trait, two backends (GeoPackage on SQLite, PostGIS).
 
-/// Point encoding shared by both backends.
+/// Geometry encoding shared by both backends.
 pub mod geom;
 /// PostgreSQL + PostGIS backend for deployments.
 pub mod postgres;
+/// Region rows both backends decode the same way.
+mod regions;
 /// Report rows both backends decode the same way.
 mod reports;
 /// Embedded SQLite backend whose file is a valid OGC GeoPackage.
@@ -13,7 +15,7 @@ use crate::domain::audit::{Actor, AuditAction, AuditRecord};
 use crate::domain::report::{
     InboxReport, NewReport, Report, ReportScope, ReportStatus, Resolution,
 };
-use crate::domain::{Account, Login, LonLat, NewStation, Role, Station};
+use crate::domain::{Account, Login, LonLat, NewStation, Region, Role, Station};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -86,10 +88,11 @@ pub enum StoreError {
         /// Zero-based position in the batch, when it came from one.
         index: Option<usize>,
     },
-    /// A row that does not decode into a valid station: the data was changed behind our back.
-    #[error("corrupt row for station {id}: {reason}")]
+    /// A row that does not decode into a valid value (a station, an account, a region, a
+    /// demand cell): the data was changed behind our back.
+    #[error("corrupt stored row {id}: {reason}")]
     Corrupt {
-        /// The row's id.
+        /// The row's key (station id, account id, adcode, H3 cell).
         id: i64,
         /// What did not decode.
         reason: String,
@@ -134,11 +137,15 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Everything the service needs from a backend; both backends pass the same tests.
 /// Each concern is its own trait, implemented per backend in its own file.
 pub trait Store:
-    StationStore + EditStore + AccountStore + ReportStore + Send + Sync + 'static
+    StationStore + EditStore + AccountStore + ReportStore + RegionStore + Send + Sync + 'static
 {
 }
 
-impl<T: StationStore + EditStore + AccountStore + ReportStore + Send + Sync + 'static> Store for T {}
+impl<
+        T: StationStore + EditStore + AccountStore + ReportStore + RegionStore + Send + Sync + 'static,
+    > Store for T
+{
+}
 
 /// Stations: the bulk load, reads and inserts.
 #[async_trait]
@@ -301,6 +308,21 @@ pub trait ReportStore: Send + Sync {
         actor: &Actor,
         at: DateTime<Utc>,
     ) -> StoreResult<Report>;
+}
+
+/// Administrative regions (province, city, county outlines). On SQLite they are the GeoPackage
+/// layer `regions`, which QGIS shows.
+#[async_trait]
+pub trait RegionStore: Send + Sync {
+    /// Inserts or replaces (by adcode) every region in one transaction: all or none.
+    /// Returns how many were written.
+    async fn upsert_regions(&self, regions: &[Region]) -> StoreResult<usize>;
+
+    /// Whether any region is stored.
+    async fn has_regions(&self) -> StoreResult<bool>;
+
+    /// Every stored region, ordered by adcode.
+    async fn load_regions(&self) -> StoreResult<Vec<Region>>;
 }
 
 /// Opens the store a URL names, creating and migrating it as needed.

@@ -297,6 +297,27 @@ impl TestDb {
         }
     }
 
+    /// A fresh database no migration has touched (no template, no PostGIS yet): for tests
+    /// of the migrations themselves.
+    pub async fn unmigrated() -> Self {
+        if backend() == Backend::Sqlite {
+            return Self::sqlite();
+        }
+        let name = format!("{PG_PREFIX}{}_{}", unix_now(), random_suffix());
+        let mut admin = pg_admin().await;
+        admin
+            .execute(format!("CREATE DATABASE \"{name}\"").as_str())
+            .await
+            .unwrap_or_else(|e| panic!("creating the test database {name}: {e}"));
+        let _ = admin.close().await;
+        Self {
+            url: with_database(&pg_admin_url(), &name),
+            backend: Backend::Postgres,
+            dir: None,
+            pg_name: Some(name),
+        }
+    }
+
     /// Opens (creating and migrating) the store.
     pub async fn connect(&self) -> Arc<dyn Store> {
         store::connect(&self.url)

@@ -1,7 +1,7 @@
 //! PostgreSQL + PostGIS: `geometry(Point, 4326)` with a GIST index, EWKB through geozero.
 
 use crate::domain::{LonLat, NewStation, Station, TemporaryClosure};
-use crate::store::geom::{to_lonlat, Wgs84Point};
+use crate::store::geom::{to_lonlat, Wgs84Geometry};
 use crate::store::{decode_amenities, encode_amenities, StationStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -15,9 +15,10 @@ use std::time::Duration;
 
 /// Accounts and sessions.
 mod accounts;
-
 /// Audited station changes.
 mod edits;
+/// Administrative regions and their outlines.
+mod regions;
 /// Rider problem reports.
 mod reports;
 
@@ -174,7 +175,7 @@ impl PgStore {
                phone, photo_url, notes, demo, version, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12) RETURNING id",
         )
-        .bind(wkb::Encode(Wgs84Point::new(s.location)))
+        .bind(wkb::Encode(Wgs84Geometry::point(s.location)))
         .bind(&s.code)
         .bind(&s.name)
         .bind(&s.address)
@@ -295,7 +296,7 @@ impl StationStore for PgStore {
                SELECT id, geom FROM stations WHERE retired_at IS NULL \
                ORDER BY geom <-> $1 LIMIT $2) k ORDER BY d, id",
         )
-        .bind(wkb::Encode(Wgs84Point::new(origin)))
+        .bind(wkb::Encode(Wgs84Geometry::point(origin)))
         .bind(k as i64)
         .fetch_all(&self.pool)
         .await?;

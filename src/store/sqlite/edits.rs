@@ -4,7 +4,7 @@ use super::{station_columns, SqliteStore, StationRow};
 use crate::domain::audit::{station_state, Actor, AuditAction, AuditRecord};
 use crate::domain::patch::changed_fields;
 use crate::domain::{NewStation, Station};
-use crate::store::geom::Wgs84Point;
+use crate::store::geom::Wgs84Geometry;
 use crate::store::{encode_amenities, AuditRow, EditStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -111,7 +111,7 @@ impl EditStore for SqliteStore {
                version = version + 1, updated_at = ? \
              WHERE fid = ? AND version = ? AND retired_at IS NULL",
         )
-        .bind(wkb::Encode(Wgs84Point::new(after.location)))
+        .bind(wkb::Encode(Wgs84Geometry::point(after.location)))
         .bind(&after.name)
         .bind(&after.address)
         .bind(&after.county)

@@ -1,7 +1,7 @@
 //! The embedded default: a SQLite file that is a valid OGC GeoPackage (QGIS opens it).
 
 use crate::domain::{LonLat, NewStation, Station, TemporaryClosure};
-use crate::store::geom::{to_lonlat, Wgs84Point};
+use crate::store::geom::{to_lonlat, Wgs84Geometry};
 use crate::store::{decode_amenities, encode_amenities, StationStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use chrono::{DateTime, FixedOffset, Utc};
@@ -19,6 +19,8 @@ mod bulk;
 mod edits;
 /// SQLite's C API, read-only, for the start-up read.
 mod raw;
+/// Administrative regions: the GeoPackage layer `regions`.
+mod regions;
 /// Rider problem reports.
 mod reports;
 
@@ -149,7 +151,7 @@ impl SqliteStore {
                phone, photo_url, notes, demo, version, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING fid",
         )
-        .bind(wkb::Encode(Wgs84Point::new(s.location)))
+        .bind(wkb::Encode(Wgs84Geometry::point(s.location)))
         .bind(&s.code)
         .bind(&s.name)
         .bind(&s.address)

@@ -1,0 +1,252 @@
+//! Coverage of the "15分钟工会服务圈": which H3 cells of a region have a station within the
+//! promised minutes, per county, where the gaps are, and where new stations would close most.
+//!
+//! The grid ([`grid::Grid`]) depends only on the region and resolution; minutes come through
+//! one trait ([`travel::TravelTimes`]); figures, gaps and suggestions are computed from those
+//! minutes alone, so a road network replaces the straight line without touching this code.
+
+/// Counting nearest-query origins per H3 cell (opt-in demand).
+pub mod queries;
+/// Results kept per (region, parameters, station data version).
+pub mod cache;
+/// Uncovered cells dissolved into polygons, and their GeoJSON.
+pub mod gaps;
+/// The H3 cells of a region, binned for neighbourhood queries.
+pub mod grid;
+/// The service the HTTP endpoints and the CLI share: regions, demand, caches.
+pub mod service;
+/// Where to build next: greedy maximum coverage with lazy evaluation (CELF).
+pub mod suggest;
+/// Travel times: the trait and its straight-line implementation.
+pub mod travel;
+
+use crate::domain::{Adcode, LonLat, Mode};
+use crate::index::Snapshot;
+use grid::{Grid, NO_COUNTY};
+use h3o::{CellIndex, Resolution};
+use serde::Serialize;
+use travel::{Sources, TravelTimes};
+
+/// Default coverage resolution (cells of about 0.1 km², edges of about 175 m).
+pub const DEFAULT_RES: Resolution = Resolution::Nine;
+
+/// What one coverage computation is asked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Params {
+    /// How workers travel.
+    pub mode: Mode,
+    /// A cell is covered when its nearest station is at most this many minutes away.
+    pub minutes: f64,
+    /// Only stations open around the clock count.
+    pub only_24h: bool,
+}
+
+/// Figures of one county or of the whole region.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Figures {
+    /// The county's code (none for the region's total).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adcode: Option<Adcode>,
+    /// The county's name (none for the region's total).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Cells whose centre lies inside.
+    pub cells: u64,
+    /// Of which covered.
+    pub covered_cells: u64,
+    /// Area of the cells, km².
+    pub area_km2: f64,
+    /// Covered area, km².
+    pub covered_km2: f64,
+    /// Uncovered area, km².
+    pub uncovered_km2: f64,
+    /// Covered share of the area, 0–1.
+    pub covered_share: f64,
+    /// Stations counted (whose position lies in a cell of this county).
+    pub stations: u64,
+    /// Stations per 10 km².
+    pub stations_per_10km2: f64,
+    /// Demand weight inside (only when demand data is given and the caller may read it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub demand: Option<f64>,
+    /// Demand weight in covered cells.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub covered_demand: Option<f64>,
+    /// Covered share of the demand, 0–1 (none when there is no demand inside).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub covered_demand_share: Option<f64>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Sums {
+    cells: u64,
+    covered_cells: u64,
+    area: f64,
+    covered_area: f64,
+    stations: u64,
+    demand: f64,
+    covered_demand: f64,
+}
+
+impl Sums {
+    fn add(&mut self, o: &Sums) {
+        self.cells += o.cells;
+        self.covered_cells += o.covered_cells;
+        self.area += o.area;
+        self.covered_area += o.covered_area;
+        self.stations += o.stations;
+        self.demand += o.demand;
+        self.covered_demand += o.covered_demand;
+    }
+
+    fn figures(&self, with_demand: bool) -> Figures {
+        let round = |v: f64, d: i32| (v * 10f64.powi(d)).round() / 10f64.powi(d);
+        let share = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        Figures {
+            adcode: None,
+            name: None,
+            cells: self.cells,
+            covered_cells: self.covered_cells,
+            area_km2: round(self.area, 3),
+            covered_km2: round(self.covered_area, 3),
+            uncovered_km2: round(self.area - self.covered_area, 3),
+            covered_share: round(share(self.covered_area, self.area), 6),
+            stations: self.stations,
+            stations_per_10km2: round(share(self.stations as f64 * 10.0, self.area), 4),
+            demand: with_demand.then_some(round(self.demand, 3)),
+            covered_demand: with_demand.then_some(round(self.covered_demand, 3)),
+            covered_demand_share: (with_demand && self.demand > 0.0)
+                .then(|| round(self.covered_demand / self.demand, 6)),
+        }
+    }
+}
+
+/// Demand weights on a grid's cells (same order as the grid).
+#[derive(Debug, Clone)]
+pub struct CellWeights(pub Vec<f32>);
+
+impl CellWeights {
+    /// Spreads weighted cells of any resolution onto `grid`: a finer cell adds its weight to
+    /// its parent at the grid's resolution; a coarser cell shares its weight equally among its
+    /// children at the grid's resolution (those outside the grid take their share with them).
+    pub fn spread(grid: &Grid, cells: impl IntoIterator<Item = (CellIndex, f64)>) -> Self {
+        let mut w = vec![0f32; grid.len()];
+        for (cell, weight) in cells {
+            if cell.resolution() >= grid.res {
+                if let Some(i) = cell.parent(grid.res).and_then(|p| grid.position(p)) {
+                    w[i] += weight as f32;
+                }
+            } else {
+                let n = cell.children_count(grid.res) as f64;
+                for child in cell.children(grid.res) {
+                    if let Some(i) = grid.position(child) {
+                        w[i] += (weight / n) as f32;
+                    }
+                }
+            }
+        }
+        Self(w)
+    }
+
+    /// Total weight.
+    pub fn total(&self) -> f64 {
+        self.0.iter().map(|&w| f64::from(w)).sum()
+    }
+}
+
+/// One coverage computation's results.
+#[derive(Debug)]
+pub struct Coverage {
+    /// Minutes from each cell to its nearest station (grid order; infinite when none).
+    pub minutes: Vec<f32>,
+    /// Whether each cell is covered.
+    pub covered: Vec<bool>,
+    /// Per county, in the grid's county order (counties without a cell are left out).
+    pub counties: Vec<Figures>,
+    /// The whole region.
+    pub total: Figures,
+    /// Uncovered areas per county.
+    pub gaps: Vec<gaps::Gap>,
+}
+
+/// Measures coverage of `grid` from `snapshot`'s stations (plus hypothetical `extra` ones).
+pub fn compute(
+    grid: &Grid,
+    snapshot: &Snapshot,
+    extra: &[LonLat],
+    travel: &dyn TravelTimes,
+    params: Params,
+    demand: Option<&CellWeights>,
+) -> Coverage {
+    let sources = Sources { snapshot, extra };
+    let minutes = travel.nearest_minutes(&sources, grid, params.mode);
+    let covered: Vec<bool> = minutes.iter().map(|&m| m <= params.minutes).collect();
+    let station_positions = snapshot
+        .all()
+        .into_iter()
+        .map(|s| s.location)
+        .chain(extra.iter().copied())
+        .collect::<Vec<_>>();
+    let (counties, total) = figures(grid, &covered, &station_positions, demand);
+    let gaps = gaps::gaps(grid, &covered);
+    Coverage {
+        minutes: minutes.into_iter().map(|m| m as f32).collect(),
+        covered,
+        counties,
+        total,
+        gaps,
+    }
+}
+
+/// County rows and the total, from the covered flags.
+pub fn figures(
+    grid: &Grid,
+    covered: &[bool],
+    stations: &[LonLat],
+    demand: Option<&CellWeights>,
+) -> (Vec<Figures>, Figures) {
+    let groups = grid.counties.len() + 1;
+    let slot = |c: u16| {
+        if c == NO_COUNTY {
+            groups - 1
+        } else {
+            usize::from(c)
+        }
+    };
+    let mut sums = vec![Sums::default(); groups];
+    for i in 0..grid.len() {
+        let s = &mut sums[slot(grid.county[i])];
+        let a = f64::from(grid.area_km2[i]);
+        let d = demand.map_or(0.0, |w| f64::from(w.0[i]));
+        s.cells += 1;
+        s.area += a;
+        s.demand += d;
+        if covered[i] {
+            s.covered_cells += 1;
+            s.covered_area += a;
+            s.covered_demand += d;
+        }
+    }
+    for p in stations {
+        if let Some(i) = grid.position_of_point(*p) {
+            sums[slot(grid.county[i])].stations += 1;
+        }
+    }
+    let with_demand = demand.is_some();
+    let mut total = Sums::default();
+    for s in &sums {
+        total.add(s);
+    }
+    let counties = grid
+        .counties
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| sums[*k].cells > 0)
+        .map(|(k, c)| Figures {
+            adcode: Some(c.adcode),
+            name: Some(c.name.clone()),
+            ..sums[k].figures(with_demand)
+        })
+        .collect();
+    (counties, total.figures(with_demand))
+}

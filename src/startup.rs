@@ -82,6 +82,12 @@ impl Application {
             }
         }
         let index = Arc::new(load_index(store.as_ref(), args.tz).await?);
+        let regions = RegionSet::new(
+            store
+                .load_regions()
+                .await
+                .context("loading the regions for coverage")?,
+        );
         crate::sync::spawn(
             store.clone(),
             index.clone(),
@@ -108,7 +114,7 @@ impl Application {
             report_limiter: Arc::new(http::reports::ReportLimiter::new(args.report_rate_per_hour)),
             coverage: Arc::new(CoverageService::new(
                 Arc::new(StraightLine { model: travel }),
-                RegionSet::default(),
+                regions,
                 DemandData::default(),
             )),
         };

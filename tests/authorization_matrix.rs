@@ -13,6 +13,9 @@ use yizhan::domain::{Login, Role};
 
 const PASSWORD: &str = "matrix test password";
 
+/// A small box around the two test stations (coverage rows stay fast in debug builds).
+const COVERAGE_BOX: &str = "115.88,28.67,115.91,28.69";
+
 /// The five principals, in table order.
 #[derive(Clone, Copy, Debug)]
 enum Who {
@@ -254,6 +257,34 @@ const TABLE: &[Row] = &[
         "",
         [401, 200, 403, 200, 403],
     ),
+    // Coverage by area is public; demand needs a planner or admin.
+    row("GET /api/v1/regions", "", [200, 200, 200, 200, 200]),
+    row(
+        "GET /api/v1/regions/{adcode}",
+        "unknown adcode",
+        [404, 404, 404, 404, 404],
+    ),
+    row("GET /api/v1/coverage", "area", [200, 200, 200, 200, 200]),
+    row(
+        "GET /api/v1/coverage",
+        "demand=import",
+        [401, 403, 403, 200, 200],
+    ),
+    row(
+        "GET /api/v1/coverage/suggestions",
+        "weight=area",
+        [200, 200, 200, 200, 200],
+    ),
+    row(
+        "GET /api/v1/coverage/suggestions",
+        "weight=demand, none imported",
+        [401, 403, 403, 409, 409],
+    ),
+    row(
+        "POST /api/v1/coverage/what-if",
+        "",
+        [200, 200, 200, 200, 200],
+    ),
 ];
 
 async fn perform(w: &World, r: &Row, who: Who) -> StatusCode {
@@ -393,6 +424,34 @@ async fn perform(w: &World, r: &Row, who: Who) -> StatusCode {
                 None,
             )
         }
+        ("GET /api/v1/regions", _) => (Method::GET, "/api/v1/regions".into(), None, None),
+        ("GET /api/v1/regions/{adcode}", _) => {
+            (Method::GET, "/api/v1/regions/110101".into(), None, None)
+        }
+        ("GET /api/v1/coverage", case) => (
+            Method::GET,
+            format!(
+                "/api/v1/coverage?bbox={COVERAGE_BOX}{}",
+                if case == "area" { "" } else { "&demand=import" }
+            ),
+            None,
+            None,
+        ),
+        ("GET /api/v1/coverage/suggestions", case) => (
+            Method::GET,
+            format!(
+                "/api/v1/coverage/suggestions?bbox={COVERAGE_BOX}&k=2&weight={}",
+                if case == "weight=area" { "area" } else { "demand" }
+            ),
+            None,
+            None,
+        ),
+        ("POST /api/v1/coverage/what-if", _) => (
+            Method::POST,
+            "/api/v1/coverage/what-if".into(),
+            Some(json!({"bbox": [115.88, 28.67, 115.91, 28.69], "stations": [{"lat": 28.675, "lon": 115.9}]})),
+            None,
+        ),
         (op, case) => panic!("no request for {op} ({case})"),
     };
     w.send(who, method, &path, body, if_match).await.status()

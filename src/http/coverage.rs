@@ -197,7 +197,7 @@ fn parse_ask(
 
 /// Whether an account may read demand data (planners and admins).
 fn reads_demand(user: Option<&Account>) -> bool {
-    user.is_some_and(|a| a.role == Role::Admin || a.role.as_str() == "planner")
+    user.is_some_and(|a| matches!(a.role, Role::Admin | Role::Planner))
 }
 
 /// The demand a request gets: what it asked for if it may read demand (401/403 if it may not),

@@ -1,5 +1,8 @@
-//! Files in and out: stations (CSV and GeoJSON) and region outlines; imports all-or-nothing.
+//! Files in and out: stations (CSV and GeoJSON), region outlines and demand; imports
+//! all-or-nothing.
 
+/// Demand points from CSV, aggregated to H3 cells before they are stored.
+pub mod demand;
 /// Writing stations as CSV or GeoJSON.
 pub mod export;
 /// Reading and validating station files before anything reaches the store.

@@ -1,5 +1,7 @@
 //! The store: the source of truth. One trait, two backends (GeoPackage on SQLite, PostGIS).
 
+/// Demand cells and query counts both backends encode and decode the same way.
+mod demand;
 /// Geometry encoding shared by both backends.
 pub mod geom;
 /// PostgreSQL + PostGIS backend for deployments.
@@ -12,6 +14,7 @@ mod reports;
 pub mod sqlite;
 
 use crate::domain::audit::{Actor, AuditAction, AuditRecord};
+use crate::domain::demand::DemandCell;
 use crate::domain::report::{
     InboxReport, NewReport, Report, ReportScope, ReportStatus, Resolution,
 };
@@ -137,12 +140,28 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Everything the service needs from a backend; both backends pass the same tests.
 /// Each concern is its own trait, implemented per backend in its own file.
 pub trait Store:
-    StationStore + EditStore + AccountStore + ReportStore + RegionStore + Send + Sync + 'static
+    StationStore
+    + EditStore
+    + AccountStore
+    + ReportStore
+    + RegionStore
+    + DemandStore
+    + Send
+    + Sync
+    + 'static
 {
 }
 
 impl<
-        T: StationStore + EditStore + AccountStore + ReportStore + RegionStore + Send + Sync + 'static,
+        T: StationStore
+            + EditStore
+            + AccountStore
+            + ReportStore
+            + RegionStore
+            + DemandStore
+            + Send
+            + Sync
+            + 'static,
     > Store for T
 {
 }
@@ -323,6 +342,27 @@ pub trait RegionStore: Send + Sync {
 
     /// Every stored region, ordered by adcode.
     async fn load_regions(&self) -> StoreResult<Vec<Region>>;
+}
+
+/// Demand on H3 cells: imported demand aggregated per cell and label (raw points are never
+/// stored), and counts of nearest-query origins per coarse cell.
+#[async_trait]
+pub trait DemandStore: Send + Sync {
+    /// Stores aggregated demand in one transaction; `replace` first deletes all demand cells,
+    /// otherwise weights and points add to the rows already stored for the same (cell, label).
+    /// Returns the number of distinct (cell, label) rows written.
+    async fn store_demand(&self, cells: &[DemandCell], replace: bool) -> StoreResult<usize>;
+
+    /// Every stored demand cell, ordered by cell and label.
+    async fn load_demand(&self) -> StoreResult<Vec<DemandCell>>;
+
+    /// Adds query-origin counts per cell ([`crate::domain::demand::QUERY_DEMAND_RES`]) in one
+    /// transaction. A finer cell is counted on its parent at that resolution: nothing finer is
+    /// ever stored.
+    async fn add_query_counts(&self, counts: &[(h3o::CellIndex, u64)]) -> StoreResult<()>;
+
+    /// Every query-origin count, ordered by cell.
+    async fn load_query_counts(&self) -> StoreResult<Vec<(h3o::CellIndex, u64)>>;
 }
 
 /// Opens the store a URL names, creating and migrating it as needed.

@@ -15,6 +15,8 @@ use std::time::Duration;
 
 /// Accounts and sessions.
 mod accounts;
+/// Demand cells and query-origin counts.
+mod demand;
 /// Audited station changes.
 mod edits;
 /// Administrative regions and their outlines.

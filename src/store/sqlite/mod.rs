@@ -15,6 +15,8 @@ use std::time::Duration;
 mod accounts;
 /// Reading every station at start-up.
 mod bulk;
+/// Demand cells and query-origin counts.
+mod demand;
 /// Audited station changes.
 mod edits;
 /// SQLite's C API, read-only, for the start-up read.

@@ -75,7 +75,8 @@ function metres(m) {
 /** A change of share in percentage points, signed. */
 function points(delta) {
   const n = delta * 100;
-  return t('planner.pp', { sign: n > 0 ? '+' : n < 0 ? '−' : '±', n: num(Math.abs(n), 1) });
+  // One station moves a city's share by hundredths of a point: show them.
+  return t('planner.pp', { sign: n > 0 ? '+' : n < 0 ? '−' : '±', n: num(Math.abs(n), 2) });
 }
 
 export class PlannerView {
@@ -858,11 +859,13 @@ export class PlannerView {
     const before = data.before;
     d.compare.hidden = !(hypo && before);
     if (hypo && before) {
+      const gained = tot.covered_km2 - before.covered_km2;
       d.compare.textContent = t('planner.compare', {
         n: num(hypo),
-        before: pct(before.covered_share),
-        after: pct(tot.covered_share),
+        before: pct(before.covered_share, 2),
+        after: pct(tot.covered_share, 2),
         delta: points(tot.covered_share - before.covered_share),
+        km: `${gained < 0 ? '−' : '+'}${km2(Math.abs(gained))}`,
       });
     }
     d.reach.hidden = !Number.isFinite(data.reach_m);
@@ -973,7 +976,7 @@ export class PlannerView {
   addsText(x) {
     const parts = [t('suggest.adds', { km: km2(x.adds_km2) })];
     if (has(x.adds_demand)) parts.push(t('suggest.adds_demand', { n: num(x.adds_demand) }));
-    parts.push(t('suggest.total', { p: pct(x.total_covered_share) }));
+    parts.push(t('suggest.total', { p: pct(x.total_covered_share, 2) }));
     return parts.join(' · ');
   }
 
@@ -983,7 +986,7 @@ export class PlannerView {
     box.append(el('p', 'popup-title', t('suggest.item', { n: num(x.rank) })));
     box.append(el('p', 'suggest-adds', t('suggest.adds', { km: km2(x.adds_km2) })));
     if (has(x.adds_demand)) box.append(el('p', null, t('suggest.adds_demand', { n: num(x.adds_demand) })));
-    box.append(el('p', null, t('suggest.total', { p: pct(x.total_covered_share) })));
+    box.append(el('p', null, t('suggest.total', { p: pct(x.total_covered_share, 2) })));
     if (x.county?.name) box.append(el('p', null, t('suggest.county', { name: x.county.name })));
     const tryIt = button('btn btn-small btn-primary', t('suggest.try'));
     tryIt.addEventListener('click', () => {

@@ -221,7 +221,7 @@ describe('planner view (规划)', () => {
         const text = await items.nth(i).innerText();
         assert.ok(text.includes(s.county.name), `suggestion ${i + 1} names its county: ${text}`);
         assert.match(text, /新增覆盖 [\d,.]+ 平方公里/);
-        assert.ok(text.includes(`累计覆盖率 ${(s.total_covered_share * 100).toFixed(1)}%`), `total share in: ${text}`);
+        assert.ok(text.includes(`累计覆盖率 ${(s.total_covered_share * 100).toFixed(2)}%`), `total share in: ${text}`);
       }
       const s1 = sugg.suggestions[0];
       assert.ok(s1.adds_km2 > 0, 'the best site adds something');
@@ -262,7 +262,11 @@ describe('planner view (规划)', () => {
       assert.ok(Math.abs(withOne - s1.total_covered_share) < 0.02,
         `what-if at suggestion 1 (${withOne}) agrees with its promise (${s1.total_covered_share})`);
       assert.equal(what.before.covered_share, first.total.covered_share, '"before" is the coverage without it');
-      assert.match(await page.locator('#pl-compare').innerText(), /假设新增 1 个站点：覆盖率 .+ → .+（\+[\d.]+ 个百分点）/);
+      const compare = await page.locator('#pl-compare').innerText();
+      const pp = ((what.total.covered_share - what.before.covered_share) * 100).toFixed(2);
+      assert.ok(compare.startsWith(`假设新增 1 个站点：覆盖率 ${(what.before.covered_share * 100).toFixed(2)}% → ${(withOne * 100).toFixed(2)}%（+${pp} 个百分点），覆盖面积 +`),
+        `the change is spelled out: ${compare}`);
+      assert.notEqual(pp, '0.00', 'a change big enough to show');
       assert.equal(await page.locator('#planner-map .hypo-pin').count(), 1);
       assert.match(await page.locator('#pl-whatif-count').innerText(), /已放置 1 个假设站点/);
       await shot(page, 'desktop-whatif');

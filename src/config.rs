@@ -116,6 +116,15 @@ pub struct ServeArgs {
     #[arg(long, env = "YIZHAN_REPORT_RATE_PER_HOUR", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub report_rate_per_hour: u32,
+    /// Count nearest-query origins per H3 cell (resolution 8, no raw position kept) as demand
+    /// for planners; off by default (see docs/demand.md).
+    #[arg(long, env = "YIZHAN_DEMAND_FROM_QUERIES", default_value_t = false, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub demand_from_queries: bool,
+    /// Seconds between writes of the query-origin counts to the store.
+    #[arg(long, env = "YIZHAN_DEMAND_FLUSH_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub demand_flush_seconds: u64,
 }
 
 /// When the session cookie carries the `Secure` attribute.

@@ -1,6 +1,7 @@
 //! Building the application: open the store, migrate, seed if empty, build the index, bind.
 
 use crate::config::ServeArgs;
+use crate::coverage::queries::QueryCounter;
 use crate::coverage::service::{CoverageService, DemandData};
 use crate::coverage::travel::StraightLine;
 use crate::domain::RegionSet;
@@ -88,6 +89,29 @@ impl Application {
                 .await
                 .context("loading the regions for coverage")?,
         );
+        let demand = DemandData::new(
+            &store.load_demand().await.context("loading demand")?,
+            store
+                .load_query_counts()
+                .await
+                .context("loading query-origin counts")?,
+            1,
+        );
+        let coverage = Arc::new(CoverageService::new(
+            Arc::new(StraightLine { model: travel }),
+            regions,
+            demand,
+        ));
+        let query_counter = args.demand_from_queries.then(|| {
+            let counter = Arc::new(QueryCounter::default());
+            crate::coverage::queries::spawn_flusher(
+                counter.clone(),
+                store.clone(),
+                coverage.clone(),
+                std::time::Duration::from_secs(args.demand_flush_seconds),
+            );
+            counter
+        });
         crate::sync::spawn(
             store.clone(),
             index.clone(),
@@ -112,11 +136,8 @@ impl Application {
                 args.cookie_secure,
             )),
             report_limiter: Arc::new(http::reports::ReportLimiter::new(args.report_rate_per_hour)),
-            coverage: Arc::new(CoverageService::new(
-                Arc::new(StraightLine { model: travel }),
-                regions,
-                DemandData::default(),
-            )),
+            coverage,
+            query_counter,
         };
         let router = http::app(state.clone(), web_dir(args.web_dir.clone()));
         let listener = TcpListener::bind(args.listen)
@@ -151,6 +172,9 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+        if let Some(counter) = &self.state.query_counter {
+            crate::coverage::queries::flush(counter, store.as_ref(), &self.state.coverage).await;
+        }
         store.close().await;
         Ok(())
     }

@@ -285,6 +285,8 @@ const TABLE: &[Row] = &[
         "",
         [200, 200, 200, 200, 200],
     ),
+    row("PUT /api/v1/demand", "", [401, 403, 403, 200, 200]),
+    row("GET /api/v1/demand", "", [401, 403, 403, 200, 200]),
 ];
 
 async fn perform(w: &World, r: &Row, who: Who) -> StatusCode {
@@ -441,7 +443,11 @@ async fn perform(w: &World, r: &Row, who: Who) -> StatusCode {
             Method::GET,
             format!(
                 "/api/v1/coverage/suggestions?bbox={COVERAGE_BOX}&k=2&weight={}",
-                if case == "weight=area" { "area" } else { "demand" }
+                if case == "weight=area" {
+                    "area"
+                } else {
+                    "demand"
+                }
             ),
             None,
             None,
@@ -449,9 +455,24 @@ async fn perform(w: &World, r: &Row, who: Who) -> StatusCode {
         ("POST /api/v1/coverage/what-if", _) => (
             Method::POST,
             "/api/v1/coverage/what-if".into(),
-            Some(json!({"bbox": [115.88, 28.67, 115.91, 28.69], "stations": [{"lat": 28.675, "lon": 115.9}]})),
+            Some(
+                json!({"bbox": [115.88, 28.67, 115.91, 28.69], "stations": [{"lat": 28.675, "lon": 115.9}]}),
+            ),
             None,
         ),
+        ("PUT /api/v1/demand", _) => {
+            let mut req = w
+                .app
+                .client
+                .put(w.app.url("/api/v1/demand?append=true"))
+                .header("content-type", "text/csv")
+                .body("lat,lon,weight\n28.68,115.89,2\n");
+            if let Some(t) = w.token(who) {
+                req = req.bearer_auth(t);
+            }
+            return req.send().await.unwrap().status();
+        }
+        ("GET /api/v1/demand", _) => (Method::GET, "/api/v1/demand".into(), None, None),
         (op, case) => panic!("no request for {op} ({case})"),
     };
     w.send(who, method, &path, body, if_match).await.status()

@@ -5,14 +5,14 @@
 //! one trait ([`travel::TravelTimes`]); figures, gaps and suggestions are computed from those
 //! minutes alone, so a road network replaces the straight line without touching this code.
 
-/// Counting nearest-query origins per H3 cell (opt-in demand).
-pub mod queries;
 /// Results kept per (region, parameters, station data version).
 pub mod cache;
 /// Uncovered cells dissolved into polygons, and their GeoJSON.
 pub mod gaps;
 /// The H3 cells of a region, binned for neighbourhood queries.
 pub mod grid;
+/// Counting nearest-query origins per H3 cell (opt-in demand).
+pub mod queries;
 /// The service the HTTP endpoints and the CLI share: regions, demand, caches.
 pub mod service;
 /// Where to build next: greedy maximum coverage with lazy evaluation (CELF).

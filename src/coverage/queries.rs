@@ -5,11 +5,14 @@
 //! [`QUERY_DEMAND_MIN_COUNT`](crate::domain::demand::QUERY_DEMAND_MIN_COUNT) queries. See
 //! `docs/demand.md` for the reasoning.
 
+use super::service::CoverageService;
 use crate::domain::demand::{cell_of, QUERY_DEMAND_RES};
 use crate::domain::LonLat;
+use crate::store::Store;
 use h3o::CellIndex;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Most distinct cells held between flushes (a flood of made-up positions cannot grow memory
 /// without bound; past it, new cells wait for the next flush and are dropped).
@@ -36,6 +39,14 @@ impl QueryCounter {
         }
     }
 
+    /// Returns counts that could not be stored, to be tried again.
+    pub fn put_back(&self, counts: Vec<(CellIndex, u64)>) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for (c, n) in counts {
+            *p.entry(u64::from(c)).or_default() += n;
+        }
+    }
+
     /// The counts since the last call, emptied.
     pub fn take(&self) -> Vec<(CellIndex, u64)> {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -44,6 +55,41 @@ impl QueryCounter {
             .filter_map(|(c, n)| Some((CellIndex::try_from(c).ok()?, n)))
             .collect()
     }
+}
+
+/// Writes the counts since the last flush to the store and refreshes the service's copy. A
+/// failed write puts the counts back, so a database outage loses nothing.
+pub async fn flush(counter: &QueryCounter, store: &dyn Store, service: &CoverageService) {
+    let counts = counter.take();
+    if !counts.is_empty() {
+        if let Err(e) = store.add_query_counts(&counts).await {
+            tracing::warn!(error = %e, cells = counts.len(), "query-origin counts not stored; kept for the next flush");
+            counter.put_back(counts);
+            return;
+        }
+    }
+    match store.load_query_counts().await {
+        Ok(all) => service.set_query_counts(all),
+        Err(e) => tracing::warn!(error = %e, "query-origin counts not reloaded"),
+    }
+}
+
+/// Flushes every `every` until the process ends.
+pub fn spawn_flusher(
+    counter: Arc<QueryCounter>,
+    store: Arc<dyn Store>,
+    service: Arc<CoverageService>,
+    every: Duration,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            flush(&counter, store.as_ref(), &service).await;
+        }
+    });
 }
 
 #[cfg(test)]
@@ -62,7 +108,9 @@ mod tests {
         let mut counts = q.take();
         counts.sort_by_key(|&(_, n)| n);
         assert_eq!(counts.iter().map(|&(_, n)| n).sum::<u64>(), 3);
-        assert!(counts.iter().all(|(c, _)| c.resolution() == QUERY_DEMAND_RES));
+        assert!(counts
+            .iter()
+            .all(|(c, _)| c.resolution() == QUERY_DEMAND_RES));
         assert_eq!(counts.last().unwrap().1, 2, "a and b share a cell");
         assert!(q.take().is_empty(), "take empties");
     }

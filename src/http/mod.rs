@@ -6,6 +6,8 @@ pub mod auth;
 pub mod counties;
 /// `GET /api/v1/coverage…`, `POST /api/v1/coverage/what-if`: the 15-minute circle for planners.
 pub mod coverage;
+/// `PUT/GET /api/v1/demand`: demand data for planners (planner or admin only).
+pub mod demand;
 /// Extractors whose rejections become our JSON errors, and the client address.
 pub mod extract;
 /// `GET /healthz`.
@@ -77,6 +79,8 @@ pub struct AppState {
     pub report_limiter: Arc<reports::ReportLimiter>,
     /// Regions, demand and cached coverage results.
     pub coverage: Arc<crate::coverage::service::CoverageService>,
+    /// Counts nearest-query origins per cell, when `--demand-from-queries` is on.
+    pub query_counter: Option<Arc<crate::coverage::queries::QueryCounter>>,
 }
 
 #[derive(OpenApi)]
@@ -103,6 +107,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(counties::router())
         .merge(regions::router())
         .merge(coverage::router())
+        .merge(demand::router())
         .merge(health::router())
         .split_for_parts()
 }

@@ -2,6 +2,7 @@ use super::extract::{ApiQuery, ClientIp};
 use super::nav::{links, NavLinks, NavOrigin};
 use super::{ApiConfig, AppState};
 use crate::config::NearestEngine;
+use crate::coverage::queries::QueryCounter;
 use crate::domain::{AmenitySet, BBox, Crs, LonLat, Mode, TemporaryClosure};
 use crate::error::{Error, Result};
 use crate::geoip::GeoIp;
@@ -201,6 +202,7 @@ pub async fn nearest_stations(
     State(store): State<Arc<dyn Store>>,
     State(config): State<Arc<ApiConfig>>,
     State(geoip): State<Option<Arc<GeoIp>>>,
+    State(counter): State<Option<Arc<QueryCounter>>>,
     ClientIp(ip): ClientIp,
     ApiQuery(p): ApiQuery<NearestParams>,
 ) -> Result<Json<NearestReply>> {
@@ -246,6 +248,10 @@ pub async fn nearest_stations(
         }
     }
     let (origin, source, accuracy_km) = resolve_origin(&p, crs, geoip.as_deref(), ip)?;
+    // Opt-in demand: only positions the rider gave (GPS), reduced to their cell at once.
+    if let (Some(counter), "query") = (&counter, source) {
+        counter.record(origin);
+    }
 
     let now = Utc::now();
     let snapshot = index.load();

@@ -1,7 +1,11 @@
 // Browser tests of the planners' view (规划) against a running server seeded with the demo
 // stations and the Jiangxi regions:
 //
-//   YIZHAN_URL=http://127.0.0.1:8080 node --test web/tests/planner.test.mjs
+//   YIZHAN_URL=http://127.0.0.1:8080 [YIZHAN_PLANNER_LOGIN=… YIZHAN_PLANNER_PASSWORD=…] \
+//   node --test web/tests/planner.test.mjs
+//
+// With a planner account (tests/web_e2e.rs makes one) the last test imports demand points
+// (replacing any imported demand) and signs in through the view; without it, that test is skipped.
 //
 // Every figure the page shows is checked against the API answer it came from, and the changes a
 // planner makes (mode, suggestions, what-if stations) must move the figures the right way. The
@@ -12,6 +16,10 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { BASE, DESKTOP, PHONE, SKIP, launchBrowser, openApp } from './support.mjs';
 
+const PLANNER = { login: process.env.YIZHAN_PLANNER_LOGIN, password: process.env.YIZHAN_PLANNER_PASSWORD };
+const SKIP_PLANNER = SKIP || (PLANNER.login && PLANNER.password
+  ? false : 'YIZHAN_PLANNER_LOGIN and YIZHAN_PLANNER_PASSWORD are not set');
+
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const NANCHANG_CITY = '360100';
 /** Coverage is computed on request (a debug build is slow): long waits for its answers. */
@@ -19,7 +27,7 @@ const SLOW = { timeout: 90000 };
 
 let browser;
 
-const it = (name, fn) => test(name, { skip: SKIP, timeout: 240000 }, fn);
+const it = (name, fn, skip = SKIP) => test(name, { skip, timeout: 240000 }, fn);
 
 const pathOf = (r) => new URL(r.url()).pathname;
 const isCoverage = (r) => pathOf(r) === '/api/v1/coverage' && r.request().method() === 'GET';
@@ -400,4 +408,80 @@ describe('planner view (规划)', () => {
       await context.close();
     }
   });
+  it('a planner signs in here: demand columns, suggestions by demand; signing out hides them', async () => {
+    // Demand points (pick-ups per day, say): some where no station reaches (where the area
+    // suggestion goes), some in the well-covered middle of Nanchang.
+    const gap = await fetch(`${BASE}/api/v1/coverage/suggestions?region=${NANCHANG_CITY}&k=1`).then((r) => r.json());
+    const spot = gap.suggestions[0];
+    assert.ok(spot, `an uncovered spot: ${JSON.stringify(gap)}`);
+    const login = await fetch(`${BASE}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(PLANNER),
+    });
+    assert.equal(login.status, 200, 'the planner logs in through the API');
+    const { token } = await login.json();
+    const rows = ['lat,lon,weight,label'];
+    for (let i = 0; i < 10; i++) rows.push(`${(spot.lat + (i - 5) * 0.0005).toFixed(6)},${(spot.lon + (i % 3 - 1) * 0.0005).toFixed(6)},${10 + i},pickups`);
+    for (let i = 0; i < 10; i++) rows.push(`${28.68 + i * 0.001},${115.89 + i * 0.001},5,pickups`);
+    const put = await fetch(`${BASE}/api/v1/demand`, {
+      method: 'PUT',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'text/csv' },
+      body: `${rows.join('\n')}\n`,
+    });
+    assert.equal(put.status, 200, `demand import: ${await put.text()}`);
+
+    const { context, page, first, seen } = await openPlanner(DESKTOP);
+    try {
+      assert.ok(first.counties.every((c) => !('demand' in c)), 'no demand for anonymous callers');
+      assert.equal(await page.locator('#pl-counties thead th').count(), 5);
+      assert.ok(await page.locator('#pl-suggest-weight').isHidden(), 'no demand ranking offered');
+
+      await page.locator('.planner-login summary').click();
+      await page.locator('#pl-login-name').fill(PLANNER.login);
+      await page.locator('#pl-login-password').fill(PLANNER.password);
+      const again = page.waitForResponse(isCoverage, SLOW);
+      await page.locator('.planner-login button[type=submit]').click();
+      const res = await again;
+      const withDemand = await res.json();
+      assert.equal(res.status(), 200);
+      await page.locator('#pl-account-who').filter({ hasText: PLANNER.login.toLowerCase() }).waitFor();
+      assert.match(await page.locator('#pl-account-who').innerText(), /规划人员/);
+      await settled(page);
+      const row = withDemand.counties.find((c) => c.adcode === spot.county.adcode);
+      assert.ok(row && row.demand > 0 && row.covered_demand < row.demand, `uncovered demand in ${spot.county.name}: ${JSON.stringify(row)}`);
+      assert.deepEqual((await page.locator('#pl-counties thead th').allInnerTexts()).slice(5), ['需求', '已覆盖需求', '需求覆盖率']);
+      const cells = await page.locator(`#pl-counties tbody tr[data-adcode="${row.adcode}"] td`).allInnerTexts();
+      assert.equal(cells[4], Math.round(row.demand).toLocaleString('zh-CN'), `demand shown: ${cells}`);
+
+      // Suggestions by demand go where the demand is.
+      await page.locator('#pl-suggest-weight').selectOption('demand');
+      await page.locator('#pl-suggest-k').fill('2');
+      const asked = page.waitForResponse(isSuggestions, SLOW);
+      await page.locator('#pl-suggest').click();
+      const sr = await asked;
+      const sugg = await sr.json();
+      assert.equal(sr.status(), 200, `suggestions by demand: ${JSON.stringify(sugg)}`);
+      assert.equal(new URL(sr.url()).searchParams.get('weight'), 'demand');
+      assert.equal(sugg.weight, 'demand');
+      const best = sugg.suggestions[0];
+      assert.ok(best && best.adds_demand > 0, `the first site covers demand: ${JSON.stringify(sugg)}`);
+      const km = Math.hypot((best.lat - spot.lat) * 111, (best.lon - spot.lon) * 111 * Math.cos(spot.lat * Math.PI / 180));
+      assert.ok(km < 2, `the first site is by the uncovered demand (${km.toFixed(2)} km away)`);
+      await page.locator('#pl-suggestions li').first().filter({ hasText: '新增覆盖需求' }).waitFor();
+      await shot(page, 'desktop-demand');
+
+      // Signing out takes the demand figures away again.
+      const anon = page.waitForResponse(isCoverage, SLOW);
+      await page.locator('.planner-account .account-bar button').click();
+      await anon;
+      await settled(page);
+      await page.locator('.planner-login').waitFor();
+      assert.equal(await page.locator('#pl-counties thead th').count(), 5);
+      assert.ok(await page.locator('#pl-suggest-weight').isHidden());
+      assert.deepEqual(realErrors(seen), [], 'no console errors');
+    } finally {
+      await context.close();
+    }
+  }, SKIP_PLANNER);
 });

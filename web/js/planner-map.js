@@ -10,15 +10,19 @@ import {
 const L = window.L;
 const JIANGXI_CENTER = [27.6, 115.7];
 
-/** Five sequential classes of covered share (ColorBrewer GnBu): pale = poorly covered. */
+/**
+ * Five sequential classes of covered share (ColorBrewer YlGnBu without its palest step, which the
+ * beige basemap would swallow): light = poorly covered. Green-blue, so the red gaps stand apart.
+ */
 export const SHARE_CLASSES = [
-  { max: 0.2, color: '#f0f9e8' },
-  { max: 0.4, color: '#bae4bc' },
-  { max: 0.6, color: '#7bccc4' },
-  { max: 0.8, color: '#43a2ca' },
-  { max: Infinity, color: '#0868ac' },
+  { max: 0.2, color: '#c7e9b4' },
+  { max: 0.4, color: '#7fcdbb' },
+  { max: 0.6, color: '#41b6c4' },
+  { max: 0.8, color: '#2c7fb8' },
+  { max: Infinity, color: '#253494' },
 ];
 const GAP_COLOR = '#d7301f';
+const GAP_OPACITY = 0.5;
 
 /** The class index of a share in 0..1 (a share of exactly 0.2 belongs to the second class). */
 export function shareClass(share) {
@@ -106,8 +110,13 @@ export class CoverageMap {
     this.legendTicks.setAttribute('aria-hidden', 'true');
     this.legendRange = el('span', 'visually-hidden');
     const extra = el('ul', 'legend-extra');
+    // The gap swatch as the map shows it: translucent red over a (poorly covered) county's fill.
     const gap = el('span', 'legend-box legend-gap');
-    gap.style.backgroundColor = GAP_COLOR;
+    gap.style.backgroundColor = SHARE_CLASSES[0].color;
+    const red = el('span', 'legend-gap-red');
+    red.style.backgroundColor = GAP_COLOR;
+    red.style.opacity = String(GAP_OPACITY);
+    gap.append(red);
     this.legendGap = el('span');
     this.legendSuggestion = el('span');
     this.legendHypo = el('span');
@@ -183,7 +192,7 @@ export class CoverageMap {
         renderer: this.gapRenderer,
         interactive: false,
         style: {
-          stroke: false, fillColor: GAP_COLOR, fillOpacity: 0.45, className: 'gap-area',
+          stroke: false, fillColor: GAP_COLOR, fillOpacity: GAP_OPACITY, className: 'gap-area',
         },
       }).addTo(this.gapLayer);
     }
@@ -280,12 +289,11 @@ export class CoverageMap {
     this.legendSuggestionItem.hidden = !items.length;
   }
 
-  /** Opens one suggestion's popup and brings it into view. */
+  /** Centres one suggested site close enough to see what its circle would cover, and opens its popup. */
   focusSuggestion(rank) {
     const m = this.suggestionMarkers.get(rank);
     if (!m) return;
-    const ll = m.getLatLng();
-    if (!this.map.getBounds().pad(-0.1).contains(ll)) this.map.setView(ll, Math.max(this.map.getZoom(), 11));
+    this.map.setView(m.getLatLng(), Math.max(this.map.getZoom(), 12), { animate: false });
     m.openPopup();
   }
 

@@ -872,8 +872,8 @@ export class PlannerView {
     if (Number.isFinite(data.reach_m)) {
       d.reach.textContent = t('planner.reach', { minutes: num(data.minutes), m: metres(data.reach_m) });
     }
-    const meta = [t('planner.meta', { ms: num(data.computed_ms), v: data.data_version ?? '–' })
-      + (data.cached ? t('planner.cached') : '')];
+    // A cached answer keeps the time its computation took.
+    const meta = [t(data.cached ? 'planner.meta_cached' : 'planner.meta', { ms: num(data.computed_ms), v: data.data_version ?? '–' })];
     if (data.attribution) meta.push(data.attribution);
     d.meta.textContent = meta.join(' · ');
   }

@@ -331,7 +331,7 @@ describe('planner view (规划)', () => {
       assert.equal(await page.locator('#pl-suggest').innerText(), 'Suggest');
       assert.match(await page.locator('#pl-demo').innerText(), /Demo data/);
       assert.match(await page.locator('.coverage-legend .legend-title').innerText(), /Covered share/);
-      assert.match(await page.locator('#pl-meta').innerText(), /Computed in [\d,]+ ms · data version/);
+      assert.match(await page.locator('#pl-meta').innerText(), /[Cc]omputed in [\d,]+ ms\)? · data version/);
       await shot(page, 'desktop-en');
     } finally {
       await context.close();

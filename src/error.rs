@@ -58,6 +58,14 @@ pub enum Error {
         /// The limit in bytes.
         limit: usize,
     },
+    /// Too much work in progress; try again after `retry_after_s` (503).
+    #[error("{message}")]
+    Busy {
+        /// What is busy.
+        message: String,
+        /// Seconds to wait.
+        retry_after_s: u64,
+    },
     /// A store failure.
     #[error(transparent)]
     Store(StoreError),
@@ -89,6 +97,7 @@ impl Error {
             Error::PreconditionRequired => (StatusCode::PRECONDITION_REQUIRED, "if_match_required"),
             Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            Error::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             Error::Store(StoreError::DuplicateCode { .. }) => {
                 (StatusCode::CONFLICT, "duplicate_code")
             }
@@ -107,7 +116,7 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let message = if status.is_server_error() {
+        let message = if status.is_server_error() && !matches!(self, Error::Busy { .. }) {
             tracing::error!(error = ?self, "request failed");
             "internal error; the details are in the server log".to_string()
         } else {
@@ -125,7 +134,8 @@ impl IntoResponse for Error {
                 HeaderValue::from_static("Bearer realm=\"yizhan\""),
             );
         }
-        if let Error::TooManyRequests { retry_after_s } = &self {
+        if let Error::TooManyRequests { retry_after_s } | Error::Busy { retry_after_s, .. } = &self
+        {
             if let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string()) {
                 res.headers_mut().insert(header::RETRY_AFTER, v);
             }

@@ -116,7 +116,8 @@ async fn openapi_document_matches_the_checked_in_operation_list() {
 
 #[tokio::test]
 async fn every_documented_get_path_answers() {
-    let app = spawn_empty_app().await;
+    // Seeded: the regions ({adcode}) come with the seed.
+    let app = spawn_app().await;
     let ids = app.add_stations(&[new_station("DOC-1", NANCHANG)]).await;
     let (_, doc) = app.get_json("/api/openapi.json").await;
     let paths: Vec<String> = operations(&doc)
@@ -126,7 +127,9 @@ async fn every_documented_get_path_answers() {
     assert!(paths.len() >= 5, "{paths:?}");
     for path in paths {
         // Fill path parameters with something real.
-        let concrete = path.replace("{id}", &ids[0].to_string());
+        let concrete = path
+            .replace("{id}", &ids[0].to_string())
+            .replace("{adcode}", "360100");
         assert!(!concrete.contains('{'), "unfilled parameter in {path}");
         let res = app.get(&concrete).await;
         let status = res.status();

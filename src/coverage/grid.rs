@@ -92,8 +92,8 @@ pub enum GridError {
     },
 }
 
-/// Most cells one grid may hold (all of Jiangxi at resolution 9 is ~1.6 million).
-pub const MAX_CELLS: usize = 4_000_000;
+/// Most cells one grid may hold (all of Jiangxi at resolution 9 is ~1.8 million, ~125 MB).
+pub const MAX_CELLS: usize = 2_500_000;
 
 /// The cells whose centre lies inside `outline`.
 fn tile(
@@ -379,6 +379,9 @@ impl Grid {
             return;
         }
         let b = &self.bins;
+        // The degree lengths below are minima, so these spans only err on the wide side; the 1 %
+        // also covers a geodesic's slight poleward bow against its parallel.
+        let radius_m = radius_m * 1.01 + 1.0;
         let dlat = radius_m / MIN_M_PER_DEG_LAT;
         let lat_hi = (p.lat.abs() + dlat).min(89.9);
         let cos = lat_hi

@@ -155,30 +155,43 @@ struct ResultKey {
 }
 
 /// Grids kept (a province at resolution 9 is ~70 MB).
-const GRID_CACHE: usize = 6;
+const GRID_CACHE: usize = 4;
 /// Results kept (each holds minutes and flags per cell, ~10 MB for a province).
 const RESULT_CACHE: usize = 16;
 
 /// Regions, demand, the travel model and the caches: what the coverage endpoints and the CLI use.
 pub struct CoverageService {
     travel: Arc<dyn TravelTimes>,
-    regions: ArcSwap<RegionSet>,
+    regions: Arc<RegionSet>,
     demand: ArcSwap<DemandData>,
     grids: Lru<(Area, u8), Grid>,
     results: Lru<ResultKey, CoverageResult>,
     only_24h: Mutex<Option<(u64, Arc<Snapshot>)>>,
+    compute: Arc<tokio::sync::Semaphore>,
 }
 
 impl CoverageService {
+    /// Waits for the right to run a computation (one at a time: each uses every core).
+    pub async fn compute_permit(&self) -> tokio::sync::OwnedSemaphorePermit {
+        // The semaphore is never closed, so acquiring only waits.
+        loop {
+            if let Ok(p) = self.compute.clone().acquire_owned().await {
+                return p;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// A service over these regions and demand.
     pub fn new(travel: Arc<dyn TravelTimes>, regions: RegionSet, demand: DemandData) -> Self {
         Self {
             travel,
-            regions: ArcSwap::from_pointee(regions),
+            regions: Arc::new(regions),
             demand: ArcSwap::from_pointee(demand),
             grids: Lru::new(GRID_CACHE),
             results: Lru::new(RESULT_CACHE),
             only_24h: Mutex::new(None),
+            compute: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 
@@ -194,14 +207,7 @@ impl CoverageService {
 
     /// The regions known.
     pub fn regions(&self) -> Arc<RegionSet> {
-        self.regions.load_full()
-    }
-
-    /// Replaces the regions (after an import); cached grids and results are dropped.
-    pub fn set_regions(&self, regions: RegionSet) {
-        self.regions.store(Arc::new(regions));
-        self.grids.clear();
-        self.results.clear();
+        self.regions.clone()
     }
 
     /// The demand in memory.
@@ -235,7 +241,7 @@ impl CoverageService {
         if let Some(g) = self.grids.get(&key) {
             return Ok(g);
         }
-        let regions = self.regions.load();
+        let regions = &self.regions;
         let grid = match area {
             Area::Region(code) => {
                 if regions.get(code).is_none() {

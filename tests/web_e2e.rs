@@ -126,8 +126,8 @@ async fn add_account(app: &TestApp, login: &str, role: Role, codes: &[String]) {
 }
 
 /// Asks once for the coverage of 南昌市, the planner tests' region: the first answer for a region
-/// builds its H3 grid (under a second in release, about two minutes in a debug build), which must
-/// not count against the browser tests' time limits.
+/// builds its H3 grid (under a second in release, up to a minute or two in a debug build on a
+/// busy machine), which must not count against the browser tests' time limits.
 async fn warm_coverage(app: &TestApp) {
     let url = format!("{}/api/v1/coverage?region=360100", app.base_url);
     let res = app

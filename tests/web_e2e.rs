@@ -1,7 +1,8 @@
 //! The web app against the real server: the browser tests in `web/tests/` (node's test runner,
 //! playwright-core, the system Chromium) run against this process's application, seeded with the
-//! demo stations and given a manager account, on the store `YIZHAN_TEST_STORE` names. Also: the
-//! server hands out the web app's files and nothing else of its folder.
+//! demo stations and given manager, admin and planner accounts, on the store
+//! `YIZHAN_TEST_STORE` names. Also: the server hands out the web app's files and nothing else of
+//! its folder.
 //!
 //! Without `web/node_modules` or Chromium the browser test fails under CI (with what to install)
 //! and is skipped loudly elsewhere.
@@ -20,6 +21,7 @@ use yizhan::domain::{Login, Role};
 
 const MANAGER_LOGIN: &str = "e2e-zhanzhang";
 const ADMIN_LOGIN: &str = "e2e-admin";
+const PLANNER_LOGIN: &str = "e2e-guihua";
 const PASSWORD: &str = "e2e correct horse battery";
 /// The whole browser suite; each test has its own, shorter timeout inside.
 const NODE_TIMEOUT: Duration = Duration::from_secs(480);
@@ -123,6 +125,21 @@ async fn add_account(app: &TestApp, login: &str, role: Role, codes: &[String]) {
         .unwrap_or_else(|e| panic!("creating the account {login}: {e}"));
 }
 
+/// Asks once for the coverage of 南昌市, the planner tests' region: the first answer for a region
+/// builds its H3 grid (under a second in release, up to a minute or two in a debug build on a
+/// busy machine), which must not count against the browser tests' time limits.
+async fn warm_coverage(app: &TestApp) {
+    let url = format!("{}/api/v1/coverage?region=360100", app.base_url);
+    let res = app
+        .client
+        .get(&url)
+        .timeout(Duration::from_secs(600))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert_eq!(res.status(), StatusCode::OK, "GET {url}");
+}
+
 // Several worker threads: the server keeps answering the browser while this test waits on node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn browser_tests_pass_against_the_real_server() {
@@ -139,6 +156,8 @@ async fn browser_tests_pass_against_the_real_server() {
     )
     .await;
     add_account(&app, ADMIN_LOGIN, Role::Admin, &[]).await;
+    add_account(&app, PLANNER_LOGIN, Role::Planner, &[]).await;
+    warm_coverage(&app).await;
 
     let mut node = tokio::process::Command::new("node");
     node.arg("--test")
@@ -152,6 +171,8 @@ async fn browser_tests_pass_against_the_real_server() {
         .env("YIZHAN_MANAGER_STATION_CODE", &station_code)
         .env("YIZHAN_ADMIN_LOGIN", ADMIN_LOGIN)
         .env("YIZHAN_ADMIN_PASSWORD", PASSWORD)
+        .env("YIZHAN_PLANNER_LOGIN", PLANNER_LOGIN)
+        .env("YIZHAN_PLANNER_PASSWORD", PASSWORD)
         .env_remove("NODE_OPTIONS")
         .stdin(Stdio::null())
         .kill_on_drop(true);
@@ -188,6 +209,7 @@ async fn only_the_web_apps_own_files_are_served() {
         "/index.html",
         "/vendor/leaflet/leaflet.js",
         "/js/app.js",
+        "/js/planner.js",
         "/css/app.css",
         "/icons/icon.svg",
         "/manifest.webmanifest",

@@ -2,7 +2,7 @@
 // served from cache and refreshed in the background. Nearest-station answers go to the network
 // first and fall back to the last answer saved for the same URL; other API calls pass through.
 // Bump VERSION when the shell's file list changes.
-const VERSION = 'v2';
+const VERSION = 'v3';
 const SHELL_CACHE = `yizhan-shell-${VERSION}`;
 const API_CACHE = `yizhan-api-${VERSION}`;
 const API_CACHE_MAX = 30;
@@ -19,6 +19,8 @@ const SHELL = [
   'js/rider.js',
   'js/auth.js',
   'js/manager.js',
+  'js/planner.js',
+  'js/planner-map.js',
   'vendor/leaflet/leaflet.js',
   'vendor/leaflet/leaflet.css',
   'vendor/leaflet/images/layers.png',

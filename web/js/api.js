@@ -150,3 +150,46 @@ export async function resolveReport(stationId, reportId, resolution) {
   });
   return data;
 }
+
+// ---- planners: coverage (public; demand figures only with a planner's or admin's session) ------
+
+/** Coverage can take seconds for a whole province on a cold cache. */
+const COVERAGE_TIMEOUT_MS = 90000;
+
+/** Provinces, cities and counties (no outlines): `[{adcode, name, level, parent}]`. */
+export async function regions(opts) {
+  const { data } = await request('GET', 'regions', { timeoutMs: 30000, ...opts });
+  return Array.isArray(data?.regions) ? data.regions : [];
+}
+
+/** How much of `region` lies within `minutes` of a station: totals, per-county rows, uncovered areas. */
+export async function coverage({ region, mode, minutes, open }, { signal } = {}) {
+  const { data } = await request('GET', 'coverage', {
+    params: { region, mode, minutes, open: open ? '24h' : null },
+    signal,
+    timeoutMs: COVERAGE_TIMEOUT_MS,
+  });
+  return data;
+}
+
+/** The `k` sites that would add most coverage, one after another (greedy). */
+export async function coverageSuggestions({ region, mode, minutes, open, k, weight }, { signal } = {}) {
+  const { data } = await request('GET', 'coverage/suggestions', {
+    params: { region, mode, minutes, open: open ? '24h' : null, k, weight },
+    signal,
+    timeoutMs: COVERAGE_TIMEOUT_MS,
+  });
+  return data;
+}
+
+/**
+ * Coverage as if `stations` ([{lat, lon}], at most 100) existed. Read-only on the server (nothing is
+ * saved); a POST only because the stations do not fit in an address.
+ */
+export async function coverageWhatIf({ region, mode, minutes, res, open, stations }, { signal } = {}) {
+  const body = { region, mode, minutes, stations };
+  if (res) body.res = res;
+  if (open) body.open = '24h';
+  const { data } = await request('POST', 'coverage/what-if', { body, signal, timeoutMs: COVERAGE_TIMEOUT_MS });
+  return data;
+}

@@ -1,6 +1,6 @@
-// Bootstrap: fill the page's strings, show the view the address names (#manager: 站长, else
-// 找驿站), build each view the first time it is shown, and register the service worker that lets
-// the app start with no signal.
+// Bootstrap: fill the page's strings, show the view the address names (#manager: 站长,
+// #planner: 规划, else 找驿站), build each view the first time it is shown, and register the
+// service worker that lets the app start with no signal.
 import { counties } from './api.js';
 import { applyStatic, getLang, setLang } from './i18n.js';
 import { StationMap } from './map.js';
@@ -15,6 +15,7 @@ $('lang-toggle').addEventListener('click', () => setLang(getLang() === 'zh' ? 'e
 let map = null;
 let rider = null;
 let manager = null;
+let planner = null;
 
 /** The rider view: map, list, position. Built on first show, so a manager's visit asks no GPS. */
 function startRider() {
@@ -59,10 +60,22 @@ async function startManager() {
   manager.start();
 }
 
+/** The planners' view (coverage, suggestions, what-if) likewise, with its own map. */
+async function startPlanner() {
+  const { PlannerView } = await import('./planner.js');
+  if (!planner) {
+    planner = new PlannerView($('planner-view'));
+    planner.start();
+  } else planner.show();
+}
+
+const VIEWS = { '#manager': 'manager', '#planner': 'planner' };
+
 function showView() {
-  const view = window.location.hash === '#manager' ? 'manager' : 'rider';
+  const view = VIEWS[window.location.hash] || 'rider';
   $('rider-view').hidden = view !== 'rider';
   $('manager-view').hidden = view !== 'manager';
+  $('planner-view').hidden = view !== 'planner';
   for (const a of document.querySelectorAll('.view-nav a')) {
     if (a.dataset.view === view) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -70,8 +83,10 @@ function showView() {
   if (view === 'rider') {
     if (!rider) startRider();
     else map.resize(); // it had no size while hidden
-  } else {
+  } else if (view === 'manager') {
     startManager().catch((e) => console.error('manager view failed to load:', e));
+  } else {
+    startPlanner().catch((e) => console.error('planner view failed to load:', e));
   }
 }
 

@@ -398,12 +398,13 @@ export class ManagerView {
   renderStations() {
     const d = this.dom;
     const st = this.state;
-    const admin = currentAccount()?.role === 'admin';
+    const role = currentAccount()?.role;
     d.stationsTitle.textContent = t('stations.title');
     d.stationsList.replaceChildren();
     if (!st.order.length) {
       d.stationsStatus.hidden = false;
-      d.stationsStatus.textContent = t(admin ? 'stations.none_admin' : 'stations.none');
+      const key = { admin: 'stations.none_admin', planner: 'stations.none_planner' }[role] || 'stations.none';
+      d.stationsStatus.textContent = t(key);
       return;
     }
     d.stationsStatus.hidden = true;

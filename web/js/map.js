@@ -1,6 +1,7 @@
 // The Leaflet map: a vector basemap of county outlines (no tile server needed), the user's origin
 // with the 15-minute walking circle, and numbered station markers. Knows nothing about the API;
-// rider.js feeds it plain data and listens through the callbacks.
+// rider.js feeds it plain data and listens through the callbacks. The basemap helpers and
+// NodeControl are shared with the planners' map (planner-map.js).
 import { t } from './i18n.js';
 
 const L = window.L; // vendor/leaflet/leaflet.js is loaded as a classic script before the modules
@@ -16,7 +17,7 @@ function el(tag, className, text) {
 }
 
 /** A small control whose content is a DOM node we build (so no HTML strings reach Leaflet). */
-const NodeControl = L.Control.extend({
+export const NodeControl = L.Control.extend({
   initialize(node, options) {
     L.setOptions(this, options);
     this._node = node;
@@ -27,6 +28,45 @@ const NodeControl = L.Control.extend({
     return this._node;
   },
 });
+
+/** The panes the basemap helpers draw into: outlines under everything, names above overlays. */
+export function createBasemapPanes(map, labelsZ = 350) {
+  map.createPane('basemap').style.zIndex = 200;
+  map.createPane('labels').style.zIndex = labelsZ;
+  map.getPane('labels').style.pointerEvents = 'none';
+}
+
+/** County outlines (GeoJSON) drawn on a canvas in the 'basemap' pane: the map without a tile server. */
+export function countyOutlines(geojson) {
+  return L.geoJSON(geojson, {
+    pane: 'basemap',
+    renderer: L.canvas({ pane: 'basemap', padding: 0.5 }),
+    interactive: false,
+    style: { color: '#8d99a6', weight: 1, fillColor: '#f7f4ec', fillOpacity: 1 },
+  });
+}
+
+/** Puts each county's name (textContent, never HTML) at its centre, into `group` in the 'labels' pane. */
+export function addCountyLabels(outline, group) {
+  outline.eachLayer((layer) => {
+    const name = layer.feature?.properties?.name;
+    if (!name || !layer.getCenter) return;
+    const label = el('span', 'county-label-text', name);
+    L.marker(layer.getCenter(), {
+      pane: 'labels',
+      interactive: false,
+      keyboard: false,
+      icon: L.divIcon({ className: 'county-label', html: label, iconSize: null }),
+    }).addTo(group);
+  });
+}
+
+/** Shows `group` only from `minZoom` on (county names would cover the whole province when zoomed out). */
+export function toggleByZoom(map, group, minZoom = LABEL_MIN_ZOOM) {
+  const show = map.getZoom() >= minZoom;
+  if (show && !map.hasLayer(group)) group.addTo(map);
+  if (!show && map.hasLayer(group)) map.removeLayer(group);
+}
 
 export class StationMap {
   /**
@@ -48,9 +88,7 @@ export class StationMap {
       zoomSnap: 0.5,
       tapHold: true, // long-press fires 'contextmenu' on touch screens that do not do it natively
     });
-    this.map.createPane('basemap').style.zIndex = 200;
-    this.map.createPane('labels').style.zIndex = 350;
-    this.map.getPane('labels').style.pointerEvents = 'none';
+    createBasemapPanes(this.map);
     this.setAttribution();
 
     this.walkCircle = L.circle(JIANGXI_CENTER, { radius: WALK_CIRCLE_M, className: 'walk-circle', interactive: false });
@@ -113,33 +151,15 @@ export class StationMap {
 
   /** Draws county outlines as the basemap; county names appear from zoom 9 on. */
   setBasemap(geojson) {
-    const renderer = L.canvas({ pane: 'basemap', padding: 0.5 });
-    const outline = L.geoJSON(geojson, {
-      pane: 'basemap',
-      renderer,
-      interactive: false,
-      style: { color: '#8d99a6', weight: 1, fillColor: '#f7f4ec', fillOpacity: 1 },
-    }).addTo(this.map);
+    const outline = countyOutlines(geojson).addTo(this.map);
     this.labelLayer.clearLayers();
-    outline.eachLayer((layer) => {
-      const name = layer.feature?.properties?.name;
-      if (!name || !layer.getCenter) return;
-      const label = el('span', 'county-label-text', name);
-      L.marker(layer.getCenter(), {
-        pane: 'labels',
-        interactive: false,
-        keyboard: false,
-        icon: L.divIcon({ className: 'county-label', html: label, iconSize: null }),
-      }).addTo(this.labelLayer);
-    });
+    addCountyLabels(outline, this.labelLayer);
     this.updateLabels();
     if (!this.hasOrigin) this.map.fitBounds(outline.getBounds(), { padding: [8, 8], animate: false });
   }
 
   updateLabels() {
-    const show = this.map.getZoom() >= LABEL_MIN_ZOOM;
-    if (show && !this.map.hasLayer(this.labelLayer)) this.labelLayer.addTo(this.map);
-    if (!show && this.map.hasLayer(this.labelLayer)) this.map.removeLayer(this.labelLayer);
+    toggleByZoom(this.map, this.labelLayer);
   }
 
   /**

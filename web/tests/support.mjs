@@ -10,6 +10,7 @@ export const SKIP = BASE ? false : 'YIZHAN_URL is not set (e.g. http://127.0.0.1
 export const NANCHANG = { latitude: 28.68, longitude: 115.89, accuracy: 25 };
 export const NEAREST = '/api/v1/stations/nearest';
 export const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 1 };
+export const DESKTOP = { viewport: { width: 1280, height: 800 }, isMobile: false, hasTouch: false, deviceScaleFactor: 1 };
 
 /** The system Chromium (CHROMIUM, default /usr/bin/chromium); Playwright never downloads one. */
 export function launchBrowser() {
@@ -20,10 +21,10 @@ export function launchBrowser() {
   });
 }
 
-/** Opens a fresh phone-sized context; records console errors and every request that leaves BASE. */
-export async function openApp(browser, { geolocation = null, serviceWorkers = 'block' } = {}) {
+/** Opens a fresh context (phone-sized unless `device` says otherwise); records console errors and every request that leaves BASE. */
+export async function openApp(browser, { geolocation = null, serviceWorkers = 'block', device = PHONE } = {}) {
   const context = await browser.newContext({
-    ...PHONE,
+    ...device,
     locale: 'zh-CN',
     timezoneId: 'Asia/Shanghai',
     serviceWorkers,

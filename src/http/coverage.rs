@@ -74,6 +74,21 @@ pub struct CoverageParams {
     weight: Option<String>,
 }
 
+impl CoverageParams {
+    /// The question these parameters ask (the parts every coverage endpoint shares).
+    fn ask(&self) -> Result<Ask> {
+        parse_ask(
+            self.region.as_deref(),
+            self.bbox.as_deref(),
+            self.mode.as_deref(),
+            self.minutes.as_deref(),
+            self.res.as_deref(),
+            self.open.as_deref(),
+            self.demand.as_deref(),
+        )
+    }
+}
+
 /// A parsed coverage question.
 #[derive(Debug, Clone)]
 struct Ask {
@@ -352,15 +367,7 @@ pub async fn get_coverage(
             "k and weight belong to /api/v1/coverage/suggestions",
         ));
     }
-    let ask = parse_ask(
-        p.region.as_deref(),
-        p.bbox.as_deref(),
-        p.mode.as_deref(),
-        p.minutes.as_deref(),
-        p.res.as_deref(),
-        p.open.as_deref(),
-        p.demand.as_deref(),
-    )?;
+    let ask = p.ask()?;
     let format = p.format.as_deref().unwrap_or("json");
     if !matches!(format, "json" | "cells" | "csv") {
         return Err(Error::bad_request(
@@ -439,15 +446,7 @@ pub async fn coverage_suggestions(
             "format belongs to /api/v1/coverage",
         ));
     }
-    let ask = parse_ask(
-        p.region.as_deref(),
-        p.bbox.as_deref(),
-        p.mode.as_deref(),
-        p.minutes.as_deref(),
-        p.res.as_deref(),
-        p.open.as_deref(),
-        p.demand.as_deref(),
-    )?;
+    let ask = p.ask()?;
     let k = match p.k.as_deref() {
         None => 10,
         Some(s) => s

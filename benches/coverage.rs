@@ -8,8 +8,8 @@
 //! - `warm_stations_replaced`: the grid cached, the stations changed: a new snapshot of the same
 //!   stations (`StationIndex::replace`, as a full resync publishes), so the data version moves
 //!   and the result cache misses;
-//! - `warm_station_edited`: the same after one station was edited (`StationIndex::apply`, as an
-//!   edit publishes): the snapshot then carries that station in its overlay;
+//! - `warm_stations_edited`: the same after 100 stations were edited (`StationIndex::apply`, as
+//!   edits publish; `BENCH_EDITS` sets how many): the snapshot carries them in its overlay;
 //! - `suggestions_k10`: ten greedy sites on a computed result.
 //!
 //! Besides criterion's wall-clock figures it prints, per benchmark, the process CPU time per
@@ -180,9 +180,14 @@ fn load_average() -> String {
 }
 
 /// One computation phase by phase (what the service does inside `coverage`), printed once:
-/// where the time goes, for whoever tunes the engine. Also the minutes once more with one
-/// station edited (in the snapshot's overlay).
-fn phases(regions: &RegionSet, code: Adcode, index: &StationIndex, edited: &Station) {
+/// where the time goes, for whoever tunes the engine. Also the minutes once more with `edits`
+/// applied, measured on the snapshot's overlay as the engine does without the service.
+fn phases(
+    regions: &RegionSet,
+    code: Adcode,
+    index: &StationIndex,
+    edits: &[(i64, Option<Station>)],
+) {
     let snapshot = index.load();
     let counties = regions.counties_of(code);
     let (grid, g_wall, g_cpu) =
@@ -219,11 +224,15 @@ fn phases(regions: &RegionSet, code: Adcode, index: &StationIndex, edited: &Stat
         total.cells,
         100.0 * total.covered_share,
     );
-    index.apply(vec![(edited.id, Some(edited.clone()))]);
+    index.apply(edits.to_vec());
     let (again, e_wall, e_cpu) = minutes_from(&index.load());
-    assert_eq!(again, minutes, "an unchanged edit changes no minutes");
+    assert_eq!(
+        again, minutes,
+        "edits of the version alone change no minutes"
+    );
     eprintln!(
-        "  minutes with one edited station in the snapshot's overlay: {e_wall:.2?} / {e_cpu:.2?}"
+        "  minutes with {} edited stations in the snapshot's overlay: {e_wall:.2?} / {e_cpu:.2?}",
+        edits.len()
     );
 }
 
@@ -239,8 +248,20 @@ fn main() {
     let regions = regions();
     let stations = demo_stations();
     let index = StationIndex::new(Snapshot::build(stations.clone(), chrono_tz::Asia::Shanghai));
-    // An edit that changes nothing but the version: the data version moves, the answer not.
-    let mut edited = stations[0].clone();
+    // Edits that change nothing but the version: the data version moves, the answer not.
+    let n_edits: usize = std::env::var("BENCH_EDITS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100)
+        .clamp(1, stations.len());
+    let edits: Vec<(i64, Option<Station>)> = stations[..n_edits]
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            s.version += 1;
+            (s.id, Some(s))
+        })
+        .collect();
     eprintln!(
         "region {code} ({}), {} demo stations, resolution {}, {:?} {} min, {} threads{}",
         regions.get(code).map_or("?", |r| r.name.as_str()),
@@ -251,8 +272,7 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |t| t.get()),
         if quick { ", quick mode" } else { "" },
     );
-    edited.version += 1;
-    phases(&regions, code, &index, &edited);
+    phases(&regions, code, &index, &edits);
     index.replace(stations.clone());
 
     // One service as the server holds it: one coverage, then ten suggestions on it.
@@ -327,8 +347,12 @@ fn main() {
     t.report(&name);
     tallies.push((name, t));
 
-    // (b') The same after an edit: one station in the snapshot's overlay.
-    let name = format!("warm_station_edited/{code}");
+    // (b') The same after edits: `n_edits` stations in the snapshot's overlay (each iteration
+    // edits the first once more, so the data version moves and the overlay keeps its size).
+    index.apply(edits.clone());
+    let (first_id, first_edit) = edits[0].clone();
+    let mut edited = first_edit.expect("an upsert");
+    let name = format!("warm_{n_edits}_stations_edited/{code}");
     let mut t = Tally::default();
     g.bench_function(&name, |b| {
         b.iter_custom(|iters| {
@@ -336,7 +360,7 @@ fn main() {
                 iters,
                 || {
                     edited.version += 1;
-                    index.apply(vec![(edited.id, Some(edited.clone()))]);
+                    index.apply(vec![(first_id, Some(edited.clone()))]);
                     index.load()
                 },
                 |snapshot| {

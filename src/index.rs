@@ -652,6 +652,12 @@ impl Snapshot {
         self.len() == 0
     }
 
+    /// Stations changed since the base was built (upserted or removed): every query checks
+    /// each of them, until a write past [`MAX_OVERLAY`] folds them into a rebuilt base.
+    pub fn overlay_len(&self) -> usize {
+        self.overlay.len()
+    }
+
     /// Increases with every published change: a reader can tell snapshots apart.
     pub fn generation(&self) -> u64 {
         self.generation

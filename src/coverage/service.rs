@@ -159,6 +159,12 @@ const GRID_CACHE: usize = 4;
 /// Results kept (each holds minutes and flags per cell, ~10 MB for a province).
 const RESULT_CACHE: usize = 16;
 
+/// A snapshot's overlay is folded into a fresh one before measuring when overlay stations ×
+/// cells reaches this many times the stations: each query checks every overlay station (about
+/// 0.05 µs each, more for the first), a rebuild costs about 0.25 µs per station
+/// (`benches/coverage.rs`, `benches/index.rs`).
+const FOLD_WHEN_OVERLAY_CELLS_PER_STATION: usize = 4;
+
 /// Regions, demand, the travel model and the caches: what the coverage endpoints and the CLI use.
 pub struct CoverageService {
     travel: Arc<dyn TravelTimes>,
@@ -166,7 +172,8 @@ pub struct CoverageService {
     demand: ArcSwap<DemandData>,
     grids: Lru<(Area, u8), Grid>,
     results: Lru<ResultKey, CoverageResult>,
-    only_24h: Mutex<Option<(u64, Arc<Snapshot>)>>,
+    /// The last stations counted that are not the snapshot itself: (generation, only 24h, them).
+    counted: Mutex<Option<(u64, bool, Arc<Snapshot>)>>,
     compute: Arc<tokio::sync::Semaphore>,
 }
 
@@ -190,7 +197,7 @@ impl CoverageService {
             demand: ArcSwap::from_pointee(demand),
             grids: Lru::new(GRID_CACHE),
             results: Lru::new(RESULT_CACHE),
-            only_24h: Mutex::new(None),
+            counted: Mutex::new(None),
             compute: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
@@ -285,24 +292,32 @@ impl CoverageService {
         Ok(grid)
     }
 
-    /// The stations counted: all of the snapshot, or those open around the clock.
-    fn sources(&self, snapshot: &Arc<Snapshot>, only_24h: bool) -> Arc<Snapshot> {
-        if !only_24h {
-            return snapshot.clone();
-        }
-        let mut cached = self.only_24h.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((generation, s)) = cached.as_ref() {
-            if *generation == snapshot.generation() {
+    /// The stations counted: all of the snapshot, or those open around the clock. A filtered
+    /// set is a snapshot of its own; so is the whole set when the snapshot carries enough
+    /// changed stations in its overlay for `cells` queries to cost more than a rebuild (with
+    /// 100 edited stations, the minutes of all Jiangxi took 5 s instead of 1). Kept for the
+    /// last data version asked.
+    fn sources(&self, snapshot: &Arc<Snapshot>, only_24h: bool, cells: usize) -> Arc<Snapshot> {
+        let mut cached = self.counted.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((generation, h24, s)) = cached.as_ref() {
+            if *generation == snapshot.generation() && *h24 == only_24h {
                 return s.clone();
             }
         }
-        let always: Vec<Arc<crate::domain::Station>> = snapshot
+        let fold = snapshot.overlay_len().saturating_mul(cells)
+            >= snapshot
+                .len()
+                .saturating_mul(FOLD_WHEN_OVERLAY_CELLS_PER_STATION);
+        if !only_24h && !fold {
+            return snapshot.clone();
+        }
+        let counted: Vec<Arc<crate::domain::Station>> = snapshot
             .all()
             .into_iter()
-            .filter(|s| s.opening_hours.is_always_open())
+            .filter(|s| !only_24h || s.opening_hours.is_always_open())
             .collect();
-        let s = Arc::new(Snapshot::build(always, snapshot.tz()));
-        *cached = Some((snapshot.generation(), s.clone()));
+        let s = Arc::new(Snapshot::build(counted, snapshot.tz()));
+        *cached = Some((snapshot.generation(), only_24h, s.clone()));
         s
     }
 
@@ -335,7 +350,7 @@ impl CoverageService {
         }
         let started = Instant::now();
         let grid = self.grid(area, res)?;
-        let sources = self.sources(snapshot, params.only_24h);
+        let sources = self.sources(snapshot, params.only_24h, grid.len());
         let weights = demand.map(|d| demand_data.weights(&grid, d));
         let coverage = compute(
             &grid,
@@ -400,5 +415,118 @@ impl CoverageService {
             demand.as_deref(),
             k,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coverage::travel::StraightLine;
+    use crate::domain::{Mode, Station, TravelModel};
+    use crate::index::StationIndex;
+
+    const TZ: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+    const BOX: (f64, f64, f64, f64) = (115.8, 28.6, 116.0, 28.75);
+
+    /// The demo stations inside [`BOX`] (central Nanchang).
+    fn stations() -> Vec<Station> {
+        let now = chrono::Utc::now();
+        crate::io::import::parse_csv(crate::io::seed::DEMO_STATIONS_CSV)
+            .expect("demo stations")
+            .stations
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| s.into_station(i as i64 + 1, now))
+            .filter(|s| {
+                let p = s.location;
+                (BOX.0..BOX.2).contains(&p.lon) && (BOX.1..BOX.3).contains(&p.lat)
+            })
+            .collect()
+    }
+
+    fn travel() -> StraightLine {
+        StraightLine {
+            model: TravelModel::default(),
+        }
+    }
+
+    fn service() -> CoverageService {
+        CoverageService::new(
+            Arc::new(travel()),
+            RegionSet::default(),
+            DemandData::default(),
+        )
+    }
+
+    /// An index of `stations` after one was moved and another removed, and a fresh snapshot
+    /// of the stations as they then are.
+    fn edited(stations: &[Station]) -> (Arc<Snapshot>, Arc<Snapshot>) {
+        let index = StationIndex::new(Snapshot::build(stations.to_vec(), TZ));
+        let mut moved = stations[0].clone();
+        moved.location = LonLat::new(115.85, 28.70).expect("valid");
+        moved.version += 1;
+        let removed = stations[1].id;
+        index.apply(vec![(moved.id, Some(moved.clone())), (removed, None)]);
+        let mut after = stations.to_vec();
+        after[0] = moved;
+        after.remove(1);
+        (index.load(), Arc::new(Snapshot::build(after, TZ)))
+    }
+
+    #[test]
+    fn coverage_after_edits_equals_coverage_of_a_fresh_snapshot() {
+        let stations = stations();
+        assert!(
+            stations.len() > 20,
+            "{} stations in the box",
+            stations.len()
+        );
+        let (edited, fresh) = edited(&stations);
+        assert_eq!(edited.overlay_len(), 2);
+        let (w, s, e, n) = BOX;
+        let area = Area::bbox(&BBox::new(w, s, e, n).expect("valid box"));
+        for only_24h in [false, true] {
+            let params = Params {
+                mode: Mode::Walk,
+                minutes: 15.0,
+                only_24h,
+            };
+            let (a, _) = service()
+                .coverage(area, Resolution::Nine, params, &edited, None, &[])
+                .expect("coverage");
+            let (b, _) = service()
+                .coverage(area, Resolution::Nine, params, &fresh, None, &[])
+                .expect("coverage");
+            assert_eq!(
+                a.coverage.minutes, b.coverage.minutes,
+                "only_24h {only_24h}"
+            );
+            assert_eq!(a.coverage.total, b.coverage.total, "only_24h {only_24h}");
+            assert_eq!(a.data_version, edited.generation());
+            if !only_24h {
+                // Measured on the overlay itself, as before folding: the same minutes.
+                let direct = compute(&a.grid, &edited, &[], &travel(), params, None);
+                assert_eq!(direct.minutes, a.coverage.minutes);
+            }
+        }
+    }
+
+    #[test]
+    fn overlay_is_folded_only_when_the_queries_cost_more_than_a_rebuild() {
+        let stations = stations();
+        let (edited, _) = edited(&stations);
+        let svc = service();
+        let plain = Arc::new(Snapshot::build(stations.clone(), TZ));
+        assert!(Arc::ptr_eq(&svc.sources(&plain, false, 1 << 20), &plain));
+        assert!(Arc::ptr_eq(&svc.sources(&edited, false, 1), &edited));
+        let cells = stations.len() * FOLD_WHEN_OVERLAY_CELLS_PER_STATION;
+        let folded = svc.sources(&edited, false, cells);
+        assert!(!Arc::ptr_eq(&folded, &edited));
+        assert_eq!(folded.overlay_len(), 0);
+        assert_eq!(folded.len(), edited.len());
+        assert!(
+            Arc::ptr_eq(&svc.sources(&edited, false, 1), &folded),
+            "kept for its data version"
+        );
     }
 }

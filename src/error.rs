@@ -66,6 +66,9 @@ pub enum Error {
         /// Seconds to wait.
         retry_after_s: u64,
     },
+    /// The request ran out of its time budget (503; the message says what became of it).
+    #[error("{0}")]
+    Timeout(String),
     /// A store failure.
     #[error(transparent)]
     Store(StoreError),
@@ -98,6 +101,7 @@ impl Error {
             Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             Error::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            Error::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             Error::Store(StoreError::DuplicateCode { .. }) => {
                 (StatusCode::CONFLICT, "duplicate_code")
             }
@@ -116,7 +120,9 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let message = if status.is_server_error() && !matches!(self, Error::Busy { .. }) {
+        let message = if status.is_server_error()
+            && !matches!(self, Error::Busy { .. } | Error::Timeout(_))
+        {
             tracing::error!(error = ?self, "request failed");
             "internal error; the details are in the server log".to_string()
         } else {

@@ -1,3 +1,4 @@
+use super::admission::Admission;
 use super::metrics::Metrics;
 use super::AppState;
 use crate::index::StationIndex;
@@ -27,9 +28,11 @@ pub async fn health(State(index): State<Arc<StationIndex>>) -> Json<Value> {
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
 pub async fn prometheus_metrics(
     State(metrics): State<Arc<Metrics>>,
+    State(admission): State<Arc<Admission>>,
     State(index): State<Arc<StationIndex>>,
 ) -> impl IntoResponse {
     let mut out = metrics.render();
+    out.push_str(&admission.render());
     out.push_str(
         "# HELP yizhan_stations Active stations in the index.\n# TYPE yizhan_stations gauge\n",
     );

@@ -138,13 +138,16 @@ impl Application {
                 nearest_engine: args.nearest_engine,
             }),
             metrics: Arc::new(http::metrics::Metrics::default()),
-            admission: Arc::new(Admission::new(Budgets {
-                reads: args.limits.max_in_flight_reads as usize,
-                writes: args.limits.max_in_flight_writes as usize,
-                coverage: args.limits.max_in_flight_coverage as usize,
-                request_timeout: Duration::from_secs(args.limits.request_timeout_seconds),
-                coverage_timeout: Duration::from_secs(args.limits.coverage_timeout_seconds),
-            })),
+            admission: Arc::new(
+                Admission::new(Budgets {
+                    reads: args.limits.max_in_flight_reads as usize,
+                    writes: args.limits.max_in_flight_writes as usize,
+                    coverage: args.limits.max_in_flight_coverage as usize,
+                    request_timeout: Duration::from_secs(args.limits.request_timeout_seconds),
+                    coverage_timeout: Duration::from_secs(args.limits.coverage_timeout_seconds),
+                })
+                .context("starting the write thread")?,
+            ),
             auth: Arc::new(http::auth::AuthState::new(
                 args.session_ttl_hours,
                 args.cookie_secure,

@@ -15,7 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
-const WHAT_IF: &str = r#"{"bbox":[115.88,28.67,115.91,28.70],"stations":[{"lat":28.68,"lon":115.89}]}"#;
+const WHAT_IF: &str =
+    r#"{"bbox":[115.88,28.67,115.91,28.70],"stations":[{"lat":28.68,"lon":115.89}]}"#;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -79,8 +80,12 @@ async fn start_what_if(addr: SocketAddr) -> TcpStream {
          Content-Length: {}\r\n\r\n",
         WHAT_IF.len()
     );
-    s.write_all(head.as_bytes()).await.expect("writing the headers");
-    s.write_all(&WHAT_IF.as_bytes()[..20]).await.expect("writing half the body");
+    s.write_all(head.as_bytes())
+        .await
+        .expect("writing the headers");
+    s.write_all(&WHAT_IF.as_bytes()[..20])
+        .await
+        .expect("writing half the body");
     s
 }
 
@@ -120,7 +125,10 @@ async fn sigterm_lets_requests_in_progress_finish_then_exits() {
     let signalled = Instant::now();
     sigterm(&child);
 
-    assert!(wait_refused(addr).await, "new connections still accepted after SIGTERM");
+    assert!(
+        wait_refused(addr).await,
+        "new connections still accepted after SIGTERM"
+    );
     let closed = tokio::time::timeout(Duration::from_secs(5), idle.read(&mut buf)).await;
     assert!(
         matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
@@ -158,7 +166,10 @@ async fn sigterm_lets_requests_in_progress_finish_then_exits() {
     assert!(log.contains("every connection closed"), "{log}");
     assert!(!log.contains("grace period over"), "{log}");
     let store = db.connect().await;
-    let counts = store.load_query_counts().await.expect("reading query counts");
+    let counts = store
+        .load_query_counts()
+        .await
+        .expect("reading query counts");
     store.close().await;
     assert_eq!(
         counts.iter().map(|(_, n)| n).sum::<u64>(),

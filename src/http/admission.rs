@@ -9,6 +9,10 @@
 //! take the slots staff edits need. `/healthz` and `/metrics` are never refused: a load
 //! balancer or an operator must see the service under load.
 //!
+//! Writes also run on a thread of their own (a second Tokio runtime): when readers keep every
+//! worker of the main runtime busy, a write — which waits for the store several times — no
+//! longer waits behind all of them at each step (BENCHMARKS.md, issue 9).
+//!
 //! Every admitted request also gets a time budget (coverage a longer one): past it the
 //! client gets 503 `timeout`. A write runs in a task of its own, so neither a timeout nor a
 //! client hanging up stops it between its commit and its index update; the client is told
@@ -115,8 +119,40 @@ impl Slots {
     }
 }
 
+/// A thread with a Tokio runtime of its own that runs the writes. On a busy server every
+/// connection's task waits its turn on the main runtime's workers, so a write, which waits for
+/// the store several times, waited behind all the readers each time; here its turns come from
+/// the operating system's scheduler, shared fairly with the main workers.
+struct WriteThread {
+    handle: tokio::runtime::Handle,
+    /// Dropped with the admission: the thread then ends its runtime.
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl WriteThread {
+    fn start() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("yizhan-writes".into())
+            .spawn(move || {
+                runtime.block_on(async {
+                    let _ = stopped.await;
+                });
+            })?;
+        Ok(Self {
+            handle,
+            _stop: stop,
+        })
+    }
+}
+
 /// The lanes' budgets and counters, shared by every request.
 pub struct Admission {
+    write_thread: WriteThread,
     reads: Slots,
     writes: Slots,
     coverage: Slots,
@@ -125,15 +161,16 @@ pub struct Admission {
 }
 
 impl Admission {
-    /// Lanes with these budgets.
-    pub fn new(b: Budgets) -> Self {
-        Self {
+    /// Lanes with these budgets, and the thread writes run on.
+    pub fn new(b: Budgets) -> std::io::Result<Self> {
+        Ok(Self {
+            write_thread: WriteThread::start()?,
             reads: Slots::new(b.reads),
             writes: Slots::new(b.writes),
             coverage: Slots::new(b.coverage),
             request_timeout: b.request_timeout,
             coverage_timeout: b.coverage_timeout,
-        }
+        })
     }
 
     fn slots(&self, lane: Lane) -> Option<&Slots> {
@@ -226,9 +263,9 @@ pub async fn admit(State(admission): State<Arc<Admission>>, req: Request, next: 
         }
     };
     let outcome = if lane == Lane::Write {
-        // A task of its own, holding the slot until it ends: the write runs to its end even
-        // when the client stops waiting.
-        let task = tokio::spawn(async move {
+        // A task of its own on the write thread, holding the slot until it ends: the write
+        // runs to its end even when the client stops waiting.
+        let task = admission.write_thread.handle.spawn(async move {
             let _permit = permit;
             next.run(req).await
         });

@@ -28,14 +28,17 @@
 #       throughput (all answers and 2xx), p50/p99/p99.9, 503 shed / 503 timeout / other errors,
 #       edits/s, the load average before the step and the server's RSS after it.
 #       YIZHAN_BIN=path runs another build (e.g. an older one, for before/after figures; it is
-#       then not rebuilt); SERVE_ARGS adds flags to `yizhan serve`; HONOR_RETRY_AFTER=1 makes
-#       clients wait Retry-After after a 503 (default: a flood that sends again at once).
+#       then not rebuilt); SERVE_ARGS adds flags to `yizhan serve`; MIXED_ENGINE=store answers
+#       nearest from the database per request (reads that wait, to overload the store);
+#       HONOR_RETRY_AFTER=1 makes clients wait Retry-After after a 503 (default: a flood that
+#       sends again at once).
 #
 # Everything it starts is stopped and every database it creates is dropped on exit.
 # Settings (env): DURATION=20 WARMUP=3 CONNECTIONS=64 WRK_THREADS=2 LOAD_STATIONS=0
 #                 LATENCY_RATES="500 1000 2000 4000"
 #                 COLD_STATIONS=1000000 COLD_RUNS=3 PG=postgres://postgres@127.0.0.1:5432
-#                 MIXED_STEPS="8 32 128 512" MIXED_STORES="sqlite postgres" NOFILE=65536
+#                 MIXED_STEPS="8 32 128 512" MIXED_STORES="sqlite postgres" MIXED_ENGINE=index
+#                 NOFILE=65536
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -56,6 +59,7 @@ export PGHOST PGUSER
 LATENCY_RATES=${LATENCY_RATES:-500 1000 2000 4000}
 MIXED_STEPS=${MIXED_STEPS:-8 32 128 512}
 MIXED_STORES=${MIXED_STORES:-sqlite postgres}
+MIXED_ENGINE=${MIXED_ENGINE:-index}
 NOFILE=${NOFILE:-65536}
 
 case "$WHAT" in http | latency | cold | mixed | all) ;; *)
@@ -347,7 +351,7 @@ mixed_store() {
   local port
   port=$(free_port)
   # shellcheck disable=SC2086 # SERVE_ARGS is a list of flags
-  start_server "mixed-$name" "$port" "$url" index --report-rate-per-hour 100000 ${SERVE_ARGS:-}
+  start_server "mixed-$name" "$port" "$url" "$MIXED_ENGINE" --report-rate-per-hour 100000 ${SERVE_ARGS:-}
   local pid=$SERVER_PID
   wait_healthy "$port" 180
   local n
@@ -371,9 +375,9 @@ print(json.load(urllib.request.urlopen(req, timeout=30))["token"])' \
     "http://127.0.0.1:$port/api/v1/auth/login")
 
   say ""
-  say "$label ($n stations): mixed traffic, examples/mixedload.rs, closed loop, ${WARMUP}s warm-up + ${DURATION}s per step; binary $BIN; extra serve flags: --report-rate-per-hour 100000 ${SERVE_ARGS:-}"
-  say "| connections | load avg before | answers/s | 2xx/s | p50 ms | p99 ms | p99.9 ms | max ms | 503 shed | 503 timeout | 412 races | 429 | other 4xx | 5xx | network | edits/s (PATCH 2xx) | PATCH p50 / p99 ms | RSS MB after |"
-  say "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+  say "$label ($n stations): mixed traffic, examples/mixedload.rs, closed loop, ${WARMUP}s warm-up + ${DURATION}s per step; binary $BIN; serve flags: --nearest-engine $MIXED_ENGINE --report-rate-per-hour 100000 ${SERVE_ARGS:-}"
+  say "| connections | load avg before | answers/s | 2xx/s | p50 ms | p99 ms | p99.9 ms | max ms | 503 shed: reads / reports / edit GET / PATCH | 503 timeout | 412 races | 429 | other 4xx | 5xx | network | edits/s (PATCH 2xx) | PATCH p50 / p99 ms | RSS MB after |"
+  say "|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"
   local c load flags=()
   if [ "${HONOR_RETRY_AFTER:-0}" = 1 ]; then flags+=(--honor-retry-after); fi
   for c in $MIXED_STEPS; do
@@ -391,8 +395,9 @@ g = lambda k: o.get(k, 0)
 patch = r["by_kind"].get("edit_patch", {})
 pl = patch.get("latency", {})
 edits = patch.get("outcomes", {}).get("ok", 0) / r["seconds"]
+shed = lambda *kinds: sum(r["by_kind"].get(k, {}).get("outcomes", {}).get("shed_503_busy", 0) for k in kinds)
 print(f"| {r['connections']} | {sys.argv[2]} | {r['req_s']:.0f} | {r['ok_s']:.0f} | {l['p50_ms']:.2f} | {l['p99_ms']:.2f} | {l['p999_ms']:.2f} | {l['max_ms']:.0f} "
-      f"| {g('shed_503_busy')} | {g('timeout_503')} | {g('race_412')} | {g('rate_limited_429')} | {g('other_4xx')} | {g('other_5xx')} | {g('network')} "
+      f"| {shed('nearest', 'bbox')} / {shed('report')} / {shed('edit_get')} / {shed('edit_patch')} | {g('timeout_503')} | {g('race_412')} | {g('rate_limited_429')} | {g('other_4xx')} | {g('other_5xx')} | {g('network')} "
       f"| {edits:.1f} | {pl.get('p50_ms', 0):.1f} / {pl.get('p99_ms', 0):.1f} | {sys.argv[3]} |")
 PY
   done

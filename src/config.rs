@@ -152,17 +152,17 @@ pub struct LimitArgs {
     pub coverage_timeout_seconds: u64,
     /// Read requests (everything but writes and coverage) in progress at once; more are
     /// refused at once with 503 `busy` and `Retry-After`.
-    #[arg(long, env = "YIZHAN_MAX_IN_FLIGHT_READS", default_value_t = 256,
+    #[arg(long, env = "YIZHAN_MAX_IN_FLIGHT_READS", default_value_t = 128,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_in_flight_reads: u32,
     /// Writes (POST, PUT, PATCH, DELETE under /api) in progress at once, a budget of their
     /// own so readers cannot crowd them out; more are refused with 503 `busy`.
-    #[arg(long, env = "YIZHAN_MAX_IN_FLIGHT_WRITES", default_value_t = 64,
+    #[arg(long, env = "YIZHAN_MAX_IN_FLIGHT_WRITES", default_value_t = 32,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_in_flight_writes: u32,
     /// Coverage requests (/api/v1/coverage…) in progress or queued for the computation slot
     /// at once; more are refused with 503 `busy`.
-    #[arg(long, env = "YIZHAN_MAX_IN_FLIGHT_COVERAGE", default_value_t = 16,
+    #[arg(long, env = "YIZHAN_MAX_IN_FLIGHT_COVERAGE", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_in_flight_coverage: u32,
     /// Seconds after SIGTERM (or Ctrl-C) for requests in progress to finish; connections

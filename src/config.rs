@@ -140,6 +140,10 @@ pub struct LimitArgs {
     #[arg(long, env = "YIZHAN_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_read_timeout_seconds: u64,
+    /// Seconds a client may take no byte of a response before it is disconnected.
+    #[arg(long, env = "YIZHAN_SEND_TIMEOUT_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub send_timeout_seconds: u64,
     /// Seconds a request may take from its headers to its response (body upload included),
     /// coverage excepted; past it the reply is a 503 `timeout`.
     #[arg(long, env = "YIZHAN_REQUEST_TIMEOUT_SECONDS", default_value_t = 30,

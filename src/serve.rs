@@ -5,11 +5,14 @@
 //! connection forever by sending nothing, or a byte now and then) and accepts without bound.
 //! This is the same hyper-util machinery with those limits:
 //! - at most `max_connections` connections are served at once; the loop stops accepting while
-//!   the cap is reached, so further clients wait in the kernel's accept backlog (and, past
-//!   that, their connection attempts fail) until a connection closes;
+//!   the cap is reached, so further clients wait in the kernel's accept backlog (past that,
+//!   the kernel drops their connection attempts, which clients retry) until a connection
+//!   closes;
 //! - a client has `header_read_timeout` to send each request's headers, and an idle
 //!   keep-alive connection is closed after the same time (hyper starts that timer as soon as
 //!   it waits for the next request);
+//! - a client that takes no byte of a response for `send_timeout` is disconnected (hyper has
+//!   no write timeout: a client that never reads would hold its connection forever);
 //! - HTTP/1.1 only: HTTP/2 reaches the service through the TLS proxy in front of it, which
 //!   speaks HTTP/1.1 upstream, and hyper-util's HTTP/1-or-2 sniffing waits for the first bytes
 //!   without any timeout;
@@ -25,9 +28,13 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
@@ -39,27 +46,21 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// Time to send a request's headers, and to keep an idle keep-alive connection.
     pub header_read_timeout: Duration,
+    /// Time a client may take no byte of a response before it is disconnected.
+    pub send_timeout: Duration,
     /// Time after the shutdown signal for requests in progress to finish.
     pub shutdown_grace: Duration,
 }
 
-/// What was left when the server loop ended.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Drained {
-    /// Connections still open when the grace period ran out (and were cut).
-    pub cut_connections: usize,
-    /// Of their requests, those still in progress.
-    pub cut_requests: usize,
-}
-
-/// Serves `router` on `listener` until `signal` completes, then drains (see the module doc).
+/// Serves `router` on `listener` until `signal` completes, then drains (see the module doc);
+/// what had to be cut is logged.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     options: ServeOptions,
     signal: impl Future<Output = ()>,
     admission: Arc<Admission>,
-) -> Drained {
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
@@ -101,8 +102,9 @@ pub async fn serve(
                 req.extensions_mut().insert(ConnectInfo(peer));
                 req
             });
+        let io = TokioIo::new(SendDeadline::new(stream, options.send_timeout));
         let connection = builder
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            .serve_connection(io, TowerToHyperService::new(service))
             .into_owned();
         let connection = graceful.watch(connection);
         connections.spawn(async move {
@@ -121,16 +123,11 @@ pub async fn serve(
         "shutting down: listener closed, draining the requests in progress"
     );
     let drained = tokio::time::timeout(options.shutdown_grace, graceful.shutdown()).await;
-    let mut left = Drained::default();
     if drained.is_err() {
         while connections.try_join_next().is_some() {}
-        left = Drained {
-            cut_connections: connections.len(),
-            cut_requests: admission.in_flight(),
-        };
         tracing::warn!(
-            connections = left.cut_connections,
-            requests = left.cut_requests,
+            connections = connections.len(),
+            requests = admission.in_flight(),
             "shutdown grace period over: cutting the connections still open"
         );
     }
@@ -138,7 +135,6 @@ pub async fn serve(
     if drained.is_ok() {
         tracing::info!("every connection closed");
     }
-    left
 }
 
 /// After a failed accept: a reset or refused handshake concerns one client only; anything
@@ -154,4 +150,91 @@ async fn pause_after_accept_error(e: std::io::Error) {
     }
     tracing::error!("accepting a connection failed: {e}; retrying in 1 s");
     tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// A client socket whose writes fail with `TimedOut` once the client has taken no byte for
+/// `limit` (its receive window stayed shut), which ends the connection.
+struct SendDeadline {
+    stream: TcpStream,
+    limit: Duration,
+    /// Running while a write waits for the client.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl SendDeadline {
+    fn new(stream: TcpStream, limit: Duration) -> Self {
+        Self {
+            stream,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// Passes a write's result through; while it is pending, counts down the deadline.
+    fn watch<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let limit = self.limit;
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        if stalled.as_mut().poll(cx).is_ready() {
+            self.stalled = None;
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the client took no data for {} s", limit.as_secs()),
+            )));
+        }
+        Poll::Pending
+    }
+}
+
+impl AsyncRead for SendDeadline {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SendDeadline {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.watch(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.watch(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.stream).poll_flush(cx);
+        this.watch(cx, poll)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.stream).poll_shutdown(cx);
+        this.watch(cx, poll)
+    }
 }

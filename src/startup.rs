@@ -163,6 +163,7 @@ impl Application {
         let serve = ServeOptions {
             max_connections: args.limits.max_connections as usize,
             header_read_timeout: Duration::from_secs(args.limits.header_read_timeout_seconds),
+            send_timeout: Duration::from_secs(args.limits.send_timeout_seconds),
             shutdown_grace: Duration::from_secs(args.limits.shutdown_grace_seconds),
         };
         Ok(Self {

@@ -273,6 +273,52 @@ async fn slow_and_silent_clients_are_cut_after_the_header_timeout() {
 }
 
 #[tokio::test]
+async fn a_client_that_stops_reading_is_disconnected_after_the_send_timeout() {
+    let app = spawn_app_with(|a| a.limits.send_timeout_seconds = 1).await;
+    // Every demo station in one box: megabytes of GeoJSON, far more than the socket buffers.
+    let path = "/api/v1/stations?bbox=113.5,24.4,118.6,30.1&limit=10000";
+    let full = app
+        .get(path)
+        .await
+        .bytes()
+        .await
+        .expect("the whole reply")
+        .len();
+    assert!(full > 1_000_000, "the reply is only {full} bytes");
+
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .set_recv_buffer_size(4096)
+        .expect("a small receive buffer");
+    let mut stream = socket.connect(app.addr).await.expect("connecting");
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+        .await
+        .expect("writing the request");
+    // Take nothing for 3 s, then read what is left.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the connection was not closed");
+    assert!(
+        got.len() < full,
+        "the client got all {} bytes (body {full}): it was not disconnected",
+        got.len()
+    );
+    // The service itself is fine.
+    assert_eq!(app.get(&nearest_path()).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn connections_past_the_cap_wait_until_one_closes() {
     let app = spawn_app_with(|a| {
         a.limits.max_connections = 3;

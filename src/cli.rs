@@ -4,7 +4,7 @@
 use crate::auth;
 use crate::config::{
     CoverageArgs, DemandCommand, ExportArgs, ExportFormat, ImportArgs, OpenFilter, RegionsCommand,
-    UserCommand,
+    UserCommand, UserLoginArgs,
 };
 use crate::coverage::service::{Area, CoverageService, DemandData, DemandSource};
 use crate::coverage::travel::StraightLine;
@@ -239,7 +239,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
     matches!((canonical(a), canonical(b)), (Some(x), Some(y)) if x == y)
 }
 
-/// `yizhan user add|passwd`: create an account or set its password.
+/// `yizhan user add|passwd|disable|enable|delete|stations`: manage staff accounts.
 pub async fn run_user(cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
         UserCommand::Add(args) => {
@@ -282,6 +282,44 @@ pub async fn run_user(cmd: UserCommand) -> anyhow::Result<()> {
             changed.with_context(|| format!("setting the password of {}", args.login))?;
             eprintln!("password of {} changed; its sessions ended", args.login);
         }
+        UserCommand::Disable(args) => set_disabled(&args, true).await?,
+        UserCommand::Enable(args) => set_disabled(&args, false).await?,
+        UserCommand::Delete(args) => {
+            let store = store::connect(&args.store.database_url).await?;
+            let deleted = store.delete_account(&args.login).await;
+            store.close().await;
+            deleted?;
+            eprintln!("deleted {} with its sessions", args.login);
+        }
+        UserCommand::Stations(args) => {
+            let store = store::connect(&args.store.database_url).await?;
+            let set = store
+                .set_account_stations(&args.login, &args.stations)
+                .await;
+            store.close().await;
+            let ids = set.map_err(|e| anyhow::anyhow!("{e}; nothing was changed"))?;
+            eprintln!(
+                "{} now manages {} station(s): {}",
+                args.login,
+                ids.len(),
+                args.stations.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `user disable` (`true`) or `user enable`.
+async fn set_disabled(args: &UserLoginArgs, disable: bool) -> anyhow::Result<()> {
+    let store = store::connect(&args.store.database_url).await?;
+    let changed = store.set_account_disabled(&args.login, disable).await;
+    store.close().await;
+    let login = &args.login;
+    match (changed?, disable) {
+        (true, true) => eprintln!("disabled {login}; its sessions ended"),
+        (false, true) => eprintln!("{login} was already disabled; no session of it is left"),
+        (true, false) => eprintln!("enabled {login}"),
+        (false, false) => eprintln!("{login} was not disabled; nothing changed"),
     }
     Ok(())
 }

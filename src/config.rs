@@ -218,7 +218,15 @@ pub enum UserCommand {
     /// Create an account (the first admin is created this way).
     Add(UserAddArgs),
     /// Set a new password for an account (ends its sessions).
-    Passwd(UserPasswdArgs),
+    Passwd(UserLoginArgs),
+    /// Disable an account: its sessions end at once and it cannot log in (kept for history).
+    Disable(UserLoginArgs),
+    /// Enable a disabled account again.
+    Enable(UserLoginArgs),
+    /// Delete an account that has no history (otherwise disable it).
+    Delete(UserLoginArgs),
+    /// Replace the stations a manager edits.
+    Stations(UserStationsArgs),
 }
 
 /// Settings of `user add`.
@@ -239,12 +247,32 @@ pub struct UserAddArgs {
     pub store: StoreArgs,
 }
 
-/// Settings of `user passwd`.
+/// Settings of `user passwd|disable|enable|delete`: which account.
 #[derive(Debug, Clone, Args)]
-pub struct UserPasswdArgs {
+pub struct UserLoginArgs {
     /// Login name of the account.
     #[arg(long, value_parser = Login::from_str)]
     pub login: Login,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Settings of `user stations`.
+#[derive(Debug, Clone, Args)]
+pub struct UserStationsArgs {
+    /// Login name of the manager.
+    #[arg(long, value_parser = Login::from_str)]
+    pub login: Login,
+    /// Codes of the stations the manager edits from now on, replacing the current ones
+    /// (repeatable or comma separated; all must name active stations, or nothing changes).
+    #[arg(
+        long = "station",
+        value_name = "CODE",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub stations: Vec<String>,
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,

@@ -29,6 +29,10 @@ pub enum Error {
     /// Logged in but not allowed.
     #[error("{0}")]
     Forbidden(String),
+    /// A state-changing request that rides on the session cookie (or a login) sent from
+    /// another site's page (403 `cross_site`).
+    #[error("{0}")]
+    CrossSite(String),
     /// A conflicting write (e.g. duplicate code).
     #[error("{message}")]
     Conflict {
@@ -90,6 +94,7 @@ impl Error {
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::CrossSite(_) => (StatusCode::FORBIDDEN, "cross_site"),
             Error::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Error::PreconditionFailed { .. } => {
                 (StatusCode::PRECONDITION_FAILED, "version_mismatch")

@@ -24,6 +24,8 @@ pub mod nav;
 pub mod regions;
 /// `/api/v1/stations/{id}/reports…`, `/api/v1/reports`: rider problem reports (纠错).
 pub mod reports;
+/// Refuses state-changing requests that ride on the session cookie from another site.
+pub mod same_origin;
 /// `PATCH/POST/DELETE /api/v1/stations…`: audited, optimistic station changes.
 pub mod station_edits;
 /// `GET /api/v1/stations…`: nearest, in a box, one by id.
@@ -142,6 +144,10 @@ pub fn app(state: AppState, web_dir: PathBuf) -> Router {
     // the web app's empty 404 instead of a JSON error.
     .route("/api", axum::routing::any(no_such_route))
     .route("/api/", axum::routing::any(no_such_route))
+    .route_layer(axum::middleware::from_fn_with_state(
+        state.config.clone(),
+        same_origin::refuse_cross_site,
+    ))
     .route_layer(axum::middleware::from_fn_with_state(
         metrics_state,
         metrics::track,

@@ -115,6 +115,29 @@ pub enum StoreError {
     /// No account with this login.
     #[error("no account with login {0:?}")]
     UnknownLogin(String),
+    /// Stations are assigned to managers only.
+    #[error("{login} is a {role}, not a manager: only managers are given stations")]
+    NotAManager {
+        /// The account's login.
+        login: String,
+        /// Its role.
+        role: Role,
+    },
+    /// An account the audit log or a resolved report names is kept, so the history still
+    /// says who did what; it can be disabled instead.
+    #[error(
+        "{login} made {changes} station change(s) and resolved {resolutions} report(s); \
+         the history names it, so it is not deleted: disable it instead \
+         (`yizhan user disable --login {login}`)"
+    )]
+    AccountHasHistory {
+        /// The account's login.
+        login: String,
+        /// Audit rows written by the account.
+        changes: i64,
+        /// Reports it resolved.
+        resolutions: i64,
+    },
     /// A station code that names no active station (when assigning stations to a manager).
     #[error("no active station with code {0:?}")]
     UnknownStationCode(String),
@@ -263,8 +286,25 @@ pub trait AccountStore: Send + Sync {
     /// Replaces an account's password hash and ends all its sessions (`UnknownLogin` if none).
     async fn set_password(&self, login: &Login, password_hash: &str) -> StoreResult<()>;
 
-    /// The account with this login and its password hash.
-    async fn account_by_login(&self, login: &Login) -> StoreResult<Option<(Account, String)>>;
+    /// The account with this login, its password hash and whether it is disabled.
+    async fn account_by_login(&self, login: &Login) -> StoreResult<Option<AccountRecord>>;
+
+    /// Disables (`true`) or enables an account; disabling ends all its sessions in the same
+    /// transaction. Returns whether anything changed (`UnknownLogin` if there is no account).
+    async fn set_account_disabled(&self, login: &Login, disabled: bool) -> StoreResult<bool>;
+
+    /// Deletes an account with its sessions and assigned stations. `AccountHasHistory` when
+    /// the audit log or a resolved report names it (the history must keep saying who).
+    async fn delete_account(&self, login: &Login) -> StoreResult<()>;
+
+    /// Replaces a manager's stations by those `station_codes` name, all or nothing:
+    /// `UnknownLogin`, `NotAManager`, `UnknownStationCode` change nothing. Returns the ids now
+    /// assigned, ascending. Live sessions see the change at their next request.
+    async fn set_account_stations(
+        &self,
+        login: &Login,
+        station_codes: &[String],
+    ) -> StoreResult<Vec<i64>>;
 
     /// Records a session for `account_id` under the hash of its token.
     async fn create_session(
@@ -274,7 +314,8 @@ pub trait AccountStore: Send + Sync {
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()>;
 
-    /// The account of a session that has not expired at `now`; `None` if unknown or expired.
+    /// The account of a session that has not expired at `now`; `None` if unknown, expired or
+    /// the account is disabled.
     async fn session_account(
         &self,
         token_hash: &str,
@@ -286,6 +327,17 @@ pub trait AccountStore: Send + Sync {
 
     /// Removes sessions expired at `now`; returns how many.
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// An account as logins and the command line see it.
+#[derive(Debug, Clone)]
+pub struct AccountRecord {
+    /// The account.
+    pub account: Account,
+    /// Its argon2 PHC string.
+    pub password_hash: String,
+    /// Since when it is disabled (`None`: enabled).
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 /// Rider problem reports. They live beside the stations and never change them.

@@ -637,20 +637,6 @@ async fn postgres_restart_under_load_keeps_reads_fails_writes_fast_and_loses_not
             _ => panic!("a write got neither an answer nor a 503: {a:?}"),
         }
     }
-    if std::env::var_os("OUTAGE_DEBUG").is_some() {
-        let t0 = down_since;
-        for a in writes.iter().chain(&reports) {
-            eprintln!(
-                "{:>+8.3}s {:>6.3}s {:?} {:?}",
-                a.started.saturating_duration_since(t0).as_secs_f64()
-                    - t0.saturating_duration_since(a.started).as_secs_f64(),
-                a.took.as_secs_f64(),
-                a.status,
-                a.error_code
-            );
-        }
-        eprintln!("down until {:?}", down_until - down_since);
-    }
     let in_outage: Vec<&Attempt> = writes
         .iter()
         .chain(&reports)
@@ -668,6 +654,18 @@ async fn postgres_restart_under_load_keeps_reads_fails_writes_fast_and_loses_not
             "a write while the database was down: {a:?}"
         );
     }
+    let slowest_503 = in_outage.iter().map(|a| a.took).max().unwrap_or_default();
+    let back_after = writes
+        .iter()
+        .filter(|a| a.acked.is_some() && a.started + a.took >= up_since)
+        .map(|a| a.started + a.took - up_since)
+        .min()
+        .unwrap_or_default();
+    eprintln!(
+        "writes during the outage: {} answered 503, the slowest in {slowest_503:?}; \
+         first acknowledged edit {back_after:?} after PostgreSQL was back",
+        in_outage.len()
+    );
 
     // Every acknowledged edit is in the store, with its version and notes, in the audit log.
     let store = state.store.clone();

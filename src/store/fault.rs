@@ -8,11 +8,10 @@ use sqlx::error::DatabaseError;
 /// PostgreSQL SQLSTATEs that mean "the server cannot serve this connection now".
 /// Class 08 (connection exception) is matched as a whole.
 const PG_UNAVAILABLE: &[&str] = &[
-    // admin_shutdown: `pg_ctl stop -m fast`, or `pg_terminate_backend`.
-    "57P01", // crash_shutdown: another backend crashed and the server is resetting.
-    "57P02", // cannot_connect_now: starting up or shutting down.
-    "57P03", // too_many_connections.
-    "53300",
+    "57P01", // admin_shutdown: `pg_ctl stop -m fast`, or `pg_terminate_backend`
+    "57P02", // crash_shutdown: another backend crashed and the server is resetting
+    "57P03", // cannot_connect_now: starting up or shutting down
+    "53300", // too_many_connections
 ];
 
 /// SQLite's primary result code for "another connection holds the lock" (extended codes such

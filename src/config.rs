@@ -75,6 +75,12 @@ pub struct ServeArgs {
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Milliseconds a request waits for a PostgreSQL connection before failing with 503
+    /// `store_unavailable` (while the server is down or restarting, or every connection is busy).
+    #[arg(long, env = "YIZHAN_DB_ACQUIRE_TIMEOUT_MS",
+          default_value_t = crate::store::DEFAULT_ACQUIRE_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub db_acquire_timeout_ms: u64,
     /// A MaxMind City database (.mmdb) for positions from client IPs.
     #[arg(long, env = "YIZHAN_GEOIP_DB")]
     pub geoip_db: Option<PathBuf>,

@@ -59,7 +59,10 @@ impl Application {
     /// Opens everything the configuration names and binds the listener (port 0 picks a free one).
     pub async fn build(args: ServeArgs) -> anyhow::Result<Self> {
         let travel = args.travel.model()?;
-        let store = store::connect(&args.store.database_url)
+        let store_options = store::StoreOptions {
+            acquire_timeout: std::time::Duration::from_millis(args.db_acquire_timeout_ms),
+        };
+        let store = store::connect_with(&args.store.database_url, store_options)
             .await
             .with_context(|| format!("opening the store {}", args.store.database_url))?;
         if args.seed {

@@ -64,36 +64,59 @@ pub fn spawn(store: Arc<dyn Store>, index: Arc<StationIndex>, resync_every: Dura
 }
 
 async fn follow_feed(store: Arc<dyn Store>, index: Arc<StationIndex>) {
+    // Notifications can have been missed since the index was loaded (just before this task
+    // started), and later since the moment the feed broke: each (re)subscription resyncs from
+    // there, however long the database was away.
+    let mut unwatched_since = Utc::now();
+    let mut failures: u32 = 0;
     loop {
         match store.subscribe_changes().await {
             Ok(None) => return,
             Ok(Some(mut feed)) => {
-                tracing::debug!("following the change feed");
+                if failures > 0 {
+                    tracing::info!(failures, "following the change feed again");
+                }
+                failures = 0;
                 // Changes made while we were not listening are healed beside the feed, which
                 // must not wait for it.
                 let (s, i) = (store.clone(), index.clone());
+                let since = unwatched_since - RESYNC_OVERLAP;
                 tokio::spawn(async move {
-                    if let Err(e) = resync_since(s.as_ref(), &i, Utc::now() - RESYNC_OVERLAP).await
-                    {
-                        tracing::warn!(error = %e, "resync after (re)subscribing failed");
+                    match resync_since(s.as_ref(), &i, since).await {
+                        Ok(n) if n > 0 => {
+                            tracing::info!(
+                                stations = n,
+                                "resync after (re)subscribing applied changes"
+                            )
+                        }
+                        Ok(_) => {}
+                        // The periodic resync covers this window too.
+                        Err(e) => tracing::warn!(error = %e, "resync after (re)subscribing failed"),
                     }
                 });
-                while let Some(item) = feed.next().await {
-                    match item {
-                        Ok(id) => {
+                let reason = loop {
+                    match feed.next().await {
+                        Some(Ok(id)) => {
                             tracing::debug!(id, "change notification");
                             if let Err(e) = reload_station(store.as_ref(), &index, id).await {
                                 tracing::warn!(id, error = %e, "reloading a changed station failed");
                             }
                         }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "change feed broke; resubscribing");
-                            break;
-                        }
+                        Some(Err(e)) => break e.to_string(),
+                        None => break "the connection was lost".to_string(),
                     }
+                };
+                tracing::warn!(reason, "change feed ended; resubscribing");
+                unwatched_since = Utc::now();
+            }
+            Err(e) => {
+                failures += 1;
+                // Once a second while the database is away: the first failure and then every
+                // minute are enough in the log.
+                if failures == 1 || failures.is_multiple_of(60) {
+                    tracing::warn!(error = %e, failures, "cannot subscribe to the change feed; retrying");
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "cannot subscribe to the change feed; retrying"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -102,6 +125,8 @@ async fn follow_feed(store: Arc<dyn Store>, index: Arc<StationIndex>) {
 async fn periodic_resync(store: Arc<dyn Store>, index: Arc<StationIndex>, every: Duration) {
     let mut last = Utc::now();
     let mut tick = tokio::time::interval(every);
+    // A run that waited out an unreachable database is not followed by a burst of catch-up runs.
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
         tick.tick().await;

@@ -2,6 +2,8 @@
 
 /// Demand cells and query counts both backends encode and decode the same way.
 mod demand;
+/// Which store failures mean "unavailable, retry shortly" (503) rather than a bug (500).
+mod fault;
 /// Geometry encoding shared by both backends.
 pub mod geom;
 /// PostgreSQL + PostGIS backend for deployments.
@@ -417,12 +419,38 @@ pub trait DemandStore: Send + Sync {
     async fn load_query_counts(&self) -> StoreResult<Vec<(h3o::CellIndex, u64)>>;
 }
 
+/// How a store's connection pool behaves, beyond what the URL says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// How long a query waits for a PostgreSQL connection before failing as unavailable: while
+    /// the server is down or every connection is busy, requests fail after this long (503)
+    /// instead of piling up.
+    pub acquire_timeout: std::time::Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            acquire_timeout: std::time::Duration::from_millis(DEFAULT_ACQUIRE_TIMEOUT_MS),
+        }
+    }
+}
+
+/// Default of [`StoreOptions::acquire_timeout`] in milliseconds: long enough to ride out a
+/// burst of writers, short enough that a client told "503, retry" is not left hanging.
+pub const DEFAULT_ACQUIRE_TIMEOUT_MS: u64 = 2_000;
+
 /// Opens the store a URL names, creating and migrating it as needed.
 pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
+    connect_with(url, StoreOptions::default()).await
+}
+
+/// [`connect`] with pool settings.
+pub async fn connect_with(url: &str, options: StoreOptions) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(postgres::PgStore::open(url).await?))
+        Ok(Arc::new(postgres::PgStore::open_with(url, options).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_string()))
     }

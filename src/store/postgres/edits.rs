@@ -251,16 +251,27 @@ impl EditStore for PgStore {
     async fn subscribe_changes(&self) -> StoreResult<Option<crate::store::ChangeStream>> {
         use futures::StreamExt;
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        // sqlx would reconnect a lost listener by itself and carry on, silently skipping every
+        // notification sent meanwhile. Instead the stream ends when the connection is lost, so
+        // the follower subscribes again and resyncs what it may have missed.
+        listener.eager_reconnect(false);
         listener.listen(super::CHANGE_CHANNEL).await?;
-        let stream = listener.into_stream().map(|n| {
-            let n = n?;
-            n.payload().parse::<i64>().map_err(|_| StoreError::Corrupt {
-                id: 0,
-                reason: format!(
-                    "change notification with a non-numeric payload {:?}",
-                    n.payload()
-                ),
-            })
+        let stream = futures::stream::unfold(Some(listener), |listener| async move {
+            let mut listener = listener?;
+            match listener.try_recv().await {
+                Ok(Some(n)) => {
+                    let id = n.payload().parse::<i64>().map_err(|_| StoreError::Corrupt {
+                        id: 0,
+                        reason: format!(
+                            "change notification with a non-numeric payload {:?}",
+                            n.payload()
+                        ),
+                    });
+                    Some((id, Some(listener)))
+                }
+                Ok(None) => None,
+                Err(e) => Some((Err(e.into()), None)),
+            }
         });
         Ok(Some(stream.boxed()))
     }

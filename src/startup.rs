@@ -129,6 +129,7 @@ impl Application {
                 travel,
                 trusted_proxies: args.trusted_proxies.clone(),
                 nearest_engine: args.nearest_engine,
+                hsts: args.hsts,
             }),
             metrics: Arc::new(http::metrics::Metrics::default()),
             auth: Arc::new(http::auth::AuthState::new(

@@ -112,10 +112,12 @@ impl Application {
             );
             counter
         });
+        let sync = Arc::new(crate::sync::SyncStatus::default());
         crate::sync::spawn(
             store.clone(),
             index.clone(),
             std::time::Duration::from_secs(args.resync_seconds.max(1)),
+            sync.clone(),
         );
         let geoip = match &args.geoip_db {
             Some(path) => Some(Arc::new(GeoIp::open(path)?)),
@@ -139,6 +141,7 @@ impl Application {
             report_limiter: Arc::new(http::reports::ReportLimiter::new(args.report_rate_per_hour)),
             coverage,
             query_counter,
+            sync,
         };
         let router = http::app(state.clone(), web_dir(args.web_dir.clone()));
         let listener = TcpListener::bind(args.listen)

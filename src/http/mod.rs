@@ -83,6 +83,8 @@ pub struct AppState {
     pub coverage: Arc<crate::coverage::service::CoverageService>,
     /// Counts nearest-query origins per cell, when `--demand-from-queries` is on.
     pub query_counter: Option<Arc<crate::coverage::queries::QueryCounter>>,
+    /// How closely the index follows other replicas' writes.
+    pub sync: Arc<crate::sync::SyncStatus>,
 }
 
 #[derive(OpenApi)]

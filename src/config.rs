@@ -114,6 +114,10 @@ pub struct ServeArgs {
     /// (`X-Forwarded-Proto: https` from a trusted proxy), `always`, or `never`.
     #[arg(long, env = "YIZHAN_COOKIE_SECURE", value_enum, default_value_t = CookieSecure::Auto)]
     pub cookie_secure: CookieSecure,
+    /// When responses carry `Strict-Transport-Security`: `auto` when the request came over
+    /// https (`X-Forwarded-Proto: https` from a trusted proxy), `always`, or `never`.
+    #[arg(long, env = "YIZHAN_HSTS", value_enum, default_value_t = Hsts::Auto)]
+    pub hsts: Hsts,
     /// Problem reports accepted from one client address (IPv6: one /64) per hour.
     #[arg(long, env = "YIZHAN_REPORT_RATE_PER_HOUR", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -138,6 +142,20 @@ pub enum CookieSecure {
     /// Always (the service is only reached over https).
     Always,
     /// Never (plain-http deployments and local testing).
+    Never,
+}
+
+/// When responses carry `Strict-Transport-Security` (browsers ignore it over plain http, so
+/// it only matters where TLS is terminated in front of the service).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Hsts {
+    /// On responses to requests that came over https through a trusted proxy.
+    #[default]
+    Auto,
+    /// On every response (the service is only reached over https, e.g. through a proxy
+    /// that sends no `X-Forwarded-Proto`).
+    Always,
+    /// Never (HSTS is set by the proxy, or the site is plain http).
     Never,
 }
 

@@ -115,10 +115,12 @@ impl Application {
             );
             counter
         });
+        let sync = Arc::new(crate::sync::SyncStatus::default());
         crate::sync::spawn(
             store.clone(),
             index.clone(),
             std::time::Duration::from_secs(args.resync_seconds.max(1)),
+            sync.clone(),
         );
         let geoip = match &args.geoip_db {
             Some(path) => Some(Arc::new(GeoIp::open(path)?)),
@@ -132,6 +134,7 @@ impl Application {
                 travel,
                 trusted_proxies: args.trusted_proxies.clone(),
                 nearest_engine: args.nearest_engine,
+                hsts: args.hsts,
             }),
             metrics: Arc::new(http::metrics::Metrics::default()),
             auth: Arc::new(http::auth::AuthState::new(
@@ -141,6 +144,7 @@ impl Application {
             report_limiter: Arc::new(http::reports::ReportLimiter::new(args.report_rate_per_hour)),
             coverage,
             query_counter,
+            sync,
         };
         let router = http::app(state.clone(), web_dir(args.web_dir.clone()));
         let listener = TcpListener::bind(args.listen)

@@ -6,12 +6,79 @@ use crate::index::StationIndex;
 use crate::store::Store;
 use chrono::Utc;
 use futures::StreamExt;
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How far back each resync looks beyond its previous run, to absorb clock skew between the
 /// database and this process and transactions that committed late.
 const RESYNC_OVERLAP: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// Where the change feed stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedState {
+    /// The store has no feed: one process owns it (GeoPackage), nothing to follow.
+    None,
+    /// Subscribing, or the feed broke and is being resubscribed: changes by other replicas
+    /// arrive only through the periodic resync meanwhile.
+    Connecting,
+    /// Notifications arrive as other replicas commit.
+    Following,
+}
+
+impl FeedState {
+    /// The name `/healthz` reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedState::None => "none",
+            FeedState::Connecting => "connecting",
+            FeedState::Following => "following",
+        }
+    }
+}
+
+/// How closely this replica follows other writers, for `/healthz` and `/metrics`: a replica
+/// whose feed is down and whose resyncs fail answers from an index that is falling behind.
+#[derive(Debug)]
+pub struct SyncStatus {
+    feed: AtomicU8,
+    /// Unix seconds of the last successful resync (or of the index build, before the first).
+    last_resync: AtomicI64,
+}
+
+impl Default for SyncStatus {
+    /// Connecting, with the index just built from the store.
+    fn default() -> Self {
+        Self {
+            feed: AtomicU8::new(FeedState::Connecting as u8),
+            last_resync: AtomicI64::new(Utc::now().timestamp()),
+        }
+    }
+}
+
+impl SyncStatus {
+    /// The change feed's state.
+    pub fn feed(&self) -> FeedState {
+        match self.feed.load(Ordering::Relaxed) {
+            x if x == FeedState::None as u8 => FeedState::None,
+            x if x == FeedState::Following as u8 => FeedState::Following,
+            _ => FeedState::Connecting,
+        }
+    }
+
+    /// Whole seconds since the last successful resync.
+    pub fn seconds_since_resync(&self) -> i64 {
+        (Utc::now().timestamp() - self.last_resync.load(Ordering::Relaxed)).max(0)
+    }
+
+    fn set_feed(&self, state: FeedState) {
+        self.feed.store(state as u8, Ordering::Relaxed);
+    }
+
+    fn resynced(&self, at: chrono::DateTime<Utc>) {
+        self.last_resync.store(at.timestamp(), Ordering::Relaxed);
+    }
+}
 
 /// Reloads one station from the store into the index, unless the index already has that version.
 pub async fn reload_station(
@@ -57,13 +124,18 @@ pub async fn resync_since(
     Ok(stale.len())
 }
 
-/// Starts the background tasks that follow other writers.
-pub fn spawn(store: Arc<dyn Store>, index: Arc<StationIndex>, resync_every: Duration) {
-    tokio::spawn(follow_feed(store.clone(), index.clone()));
-    tokio::spawn(periodic_resync(store, index, resync_every));
+/// Starts the background tasks that follow other writers, reporting into `status`.
+pub fn spawn(
+    store: Arc<dyn Store>,
+    index: Arc<StationIndex>,
+    resync_every: Duration,
+    status: Arc<SyncStatus>,
+) {
+    tokio::spawn(follow_feed(store.clone(), index.clone(), status.clone()));
+    tokio::spawn(periodic_resync(store, index, resync_every, status));
 }
 
-async fn follow_feed(store: Arc<dyn Store>, index: Arc<StationIndex>) {
+async fn follow_feed(store: Arc<dyn Store>, index: Arc<StationIndex>, status: Arc<SyncStatus>) {
     // Notifications can have been missed since the index was loaded (just before this task
     // started), and later since the moment the feed broke: each (re)subscription resyncs from
     // there, however long the database was away.
@@ -71,12 +143,16 @@ async fn follow_feed(store: Arc<dyn Store>, index: Arc<StationIndex>) {
     let mut failures: u32 = 0;
     loop {
         match store.subscribe_changes().await {
-            Ok(None) => return,
+            Ok(None) => {
+                status.set_feed(FeedState::None);
+                return;
+            }
             Ok(Some(mut feed)) => {
                 if failures > 0 {
                     tracing::info!(failures, "following the change feed again");
                 }
                 failures = 0;
+                status.set_feed(FeedState::Following);
                 // Changes made while we were not listening are healed beside the feed, which
                 // must not wait for it.
                 let (s, i) = (store.clone(), index.clone());
@@ -107,6 +183,7 @@ async fn follow_feed(store: Arc<dyn Store>, index: Arc<StationIndex>) {
                     }
                 };
                 tracing::warn!(reason, "change feed ended; resubscribing");
+                status.set_feed(FeedState::Connecting);
                 unwatched_since = Utc::now();
             }
             Err(e) => {
@@ -116,13 +193,19 @@ async fn follow_feed(store: Arc<dyn Store>, index: Arc<StationIndex>) {
                 if failures == 1 || failures.is_multiple_of(60) {
                     tracing::warn!(error = %e, failures, "cannot subscribe to the change feed; retrying");
                 }
+                status.set_feed(FeedState::Connecting);
             }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
-async fn periodic_resync(store: Arc<dyn Store>, index: Arc<StationIndex>, every: Duration) {
+async fn periodic_resync(
+    store: Arc<dyn Store>,
+    index: Arc<StationIndex>,
+    every: Duration,
+    status: Arc<SyncStatus>,
+) {
     let mut last = Utc::now();
     let mut tick = tokio::time::interval(every);
     // A run that waited out an unreachable database is not followed by a burst of catch-up runs.
@@ -137,6 +220,7 @@ async fn periodic_resync(store: Arc<dyn Store>, index: Arc<StationIndex>, every:
                     tracing::info!(stations = n, "resync applied changes the feed had missed");
                 }
                 last = started;
+                status.resynced(started);
             }
             // Keep `last`: the next run covers this window too.
             Err(e) => tracing::warn!(error = %e, "periodic resync failed"),

@@ -35,7 +35,7 @@ pub use hours::Hours;
 pub use lonlat::LonLat;
 pub use patch::StationPatch;
 pub use region::{Adcode, Region, RegionLevel, RegionSet};
-pub use station::{NewStation, Station, TemporaryClosure};
+pub use station::{NewStation, Station, StationState, TemporaryClosure};
 pub use travel::{Mode, TravelModel};
 
 /// A value that failed validation: a stable machine code and a message for people.

@@ -71,6 +71,39 @@ impl Station {
     }
 }
 
+/// A station as the store holds it at one version, retired or not: what the index orders
+/// changes by, so a retirement is ordered like any edit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StationState {
+    /// Active (shown in queries) at `station.version`.
+    Active(Station),
+    /// Retired at `version` (the retirement bumped it): gone from queries.
+    Retired {
+        /// The station's id.
+        id: i64,
+        /// The version the retirement wrote.
+        version: i64,
+    },
+}
+
+impl StationState {
+    /// The station's id.
+    pub fn id(&self) -> i64 {
+        match self {
+            StationState::Active(s) => s.id,
+            StationState::Retired { id, .. } => *id,
+        }
+    }
+
+    /// The version this state was written at.
+    pub fn version(&self) -> i64 {
+        match self {
+            StationState::Active(s) => s.version,
+            StationState::Retired { version, .. } => *version,
+        }
+    }
+}
+
 /// A station before the store gives it an id: what import and create take.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewStation {

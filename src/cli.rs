@@ -9,7 +9,7 @@ use crate::config::{
 use crate::coverage::service::{Area, CoverageService, DemandData, DemandSource};
 use crate::coverage::travel::StraightLine;
 use crate::coverage::Params;
-use crate::domain::{RegionSet, Role};
+use crate::domain::{CsvText, RegionSet, Role};
 use crate::index::StationIndex;
 use crate::io::coverage_export::{self, OutputFormat, RunDescription};
 use crate::io::{demand, export, import, regions};
@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 /// `yizhan import FILE`: validates the whole file, then writes it in one transaction.
 pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
-    let parsed = import::parse_file(&args.file)
+    let parsed = import::parse_file(&args.file, csv_text(args.csv_raw))
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     let store = store::connect(&args.store.database_url).await?;
     let result = import::import_parsed(store.as_ref(), &parsed).await;
@@ -97,11 +97,20 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     match args.format {
-        ExportFormat::Csv => export::write_csv(&mut out, &stations)?,
+        ExportFormat::Csv => export::write_csv(&mut out, &stations, csv_text(args.csv_raw))?,
         ExportFormat::Geojson => export::write_geojson(&mut out, &stations)?,
     }
     out.flush()?;
     Ok(())
+}
+
+/// How `--csv-raw` says CSV text cells are written and read.
+fn csv_text(raw: bool) -> CsvText {
+    if raw {
+        CsvText::Raw
+    } else {
+        CsvText::Neutralised
+    }
 }
 
 /// `yizhan coverage`: what `GET /api/v1/coverage` answers, measured offline from the store's

@@ -184,6 +184,10 @@ impl ServeArgs {
 pub struct ImportArgs {
     /// A `.csv` or `.geojson`/`.json` file.
     pub file: PathBuf,
+    /// Read CSV text cells byte for byte: a leading `'` before a formula character (how
+    /// exports neutralise formulas) is kept instead of removed. For files from `export --csv-raw`.
+    #[arg(long)]
+    pub csv_raw: bool,
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,
@@ -207,6 +211,10 @@ pub struct ExportArgs {
     /// Output file (standard output when omitted).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write CSV text cells byte for byte, without the `'` that keeps spreadsheets from running
+    /// a cell starting with `=`, `+`, `-`, `@`, tab or CR as a formula (import with `--csv-raw`).
+    #[arg(long)]
+    pub csv_raw: bool,
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,

@@ -67,9 +67,13 @@ fn history() -> impl Strategy<Value = Vec<bool>> {
     })
 }
 
-/// Deliveries: (station, index into its history), in the order they are applied, cut into
-/// batches (a batch is one `apply_newer`). Some states arrive twice, some never.
-fn scenario() -> impl Strategy<Value = (Vec<Vec<bool>>, Vec<bool>, Vec<Vec<(usize, usize)>>)> {
+/// One state delivered to the index: (station, index into its history).
+type Delivery = (usize, usize);
+
+/// Every station's history, whether the start-up load saw it, and the deliveries in the
+/// order they are applied, cut into batches (a batch is one `apply_newer`). Some states
+/// arrive twice, some never.
+fn scenario() -> impl Strategy<Value = (Vec<Vec<bool>>, Vec<bool>, Vec<Vec<Delivery>>)> {
     proptest::collection::vec(history(), 1..6).prop_flat_map(|histories| {
         let n = histories.len();
         let lens: Vec<usize> = histories.iter().map(Vec::len).collect();

@@ -73,6 +73,9 @@ impl Station {
 
 /// A station as the store holds it at one version, retired or not: what the index orders
 /// changes by, so a retirement is ordered like any edit.
+// Short-lived values moved into the index: boxing the station would add an allocation per
+// change to save stack space nobody holds.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum StationState {
     /// Active (shown in queries) at `station.version`.

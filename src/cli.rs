@@ -3,8 +3,8 @@
 
 use crate::auth;
 use crate::config::{
-    CoverageArgs, DemandCommand, ExportArgs, ExportFormat, ImportArgs, OpenFilter, RegionsCommand,
-    UserCommand,
+    BackupArgs, CoverageArgs, DemandCommand, ExportArgs, ExportFormat, ImportArgs, OpenFilter,
+    RegionsCommand, UserCommand,
 };
 use crate::coverage::service::{Area, CoverageService, DemandData, DemandSource};
 use crate::coverage::travel::StraightLine;
@@ -12,7 +12,7 @@ use crate::coverage::Params;
 use crate::domain::{CsvText, RegionSet, Role};
 use crate::index::StationIndex;
 use crate::io::coverage_export::{self, OutputFormat, RunDescription};
-use crate::io::{demand, export, import, regions};
+use crate::io::{backup, demand, export, import, regions};
 use crate::startup::load_index;
 use crate::store::{self, Store};
 use anyhow::Context;
@@ -101,6 +101,32 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
         ExportFormat::Geojson => export::write_geojson(&mut out, &stations)?,
     }
     out.flush()?;
+    Ok(())
+}
+
+/// `yizhan backup PATH`: a consistent copy of the SQLite store while it serves; on PostGIS,
+/// the pg_dump command to use instead.
+pub async fn run_backup(args: BackupArgs) -> anyhow::Result<()> {
+    let url = &args.store.database_url;
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        anyhow::bail!("{}", backup::POSTGIS_HINT);
+    }
+    let db = store::sqlite::file_of_url(url)
+        .with_context(|| format!("{url:?} names no SQLite store (sqlite://PATH)"))?;
+    anyhow::ensure!(db.exists(), "no store at {}", db.display());
+    anyhow::ensure!(
+        !same_file(&db, &args.out),
+        "{} is the store itself; back up into a new file",
+        args.out.display()
+    );
+    let done = backup::write_backup(&db, &args.out, args.force).await?;
+    eprintln!(
+        "backed up {} active stations and {} audit records from {} to {}",
+        done.stations,
+        done.audit_records,
+        db.display(),
+        args.out.display()
+    );
     Ok(())
 }
 

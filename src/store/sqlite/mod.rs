@@ -13,6 +13,8 @@ use std::time::Duration;
 
 /// Accounts and sessions.
 mod accounts;
+/// Online backups into a new GeoPackage (`VACUUM INTO`).
+pub mod backup;
 /// Reading every station at start-up.
 mod bulk;
 /// Demand cells and query-origin counts.

@@ -169,7 +169,7 @@ fn split_synchronous(url: &str) -> StoreResult<(String, SqliteSynchronous)> {
 impl SqliteStore {
     /// Opens (creating if missing) the file a `sqlite://PATH[?synchronous=…]` URL names and
     /// migrates it. Commits are durable before they are acknowledged unless the URL says
-    /// `synchronous=normal` (see [`split_synchronous`]).
+    /// `synchronous=normal` (see `split_synchronous`).
     pub async fn open(url: &str) -> StoreResult<Self> {
         let (url, synchronous) = split_synchronous(url)?;
         let url = url.as_str();

@@ -43,6 +43,9 @@ pub enum Command {
     /// Demand data for planning (aggregated to H3 cells; raw points are never stored).
     #[command(subcommand)]
     Demand(DemandCommand),
+    /// Copy the SQLite store into a new GeoPackage, consistently, while it serves (for
+    /// PostGIS: prints the pg_dump command to use instead).
+    Backup(BackupArgs),
     /// Measure the 15-minute circle of a region offline and write it for GIS tools
     /// (.gpkg), as GeoJSON gaps (.geojson/.json) or as the county table (.csv).
     Coverage(CoverageArgs),
@@ -208,6 +211,10 @@ impl ServeArgs {
 pub struct ImportArgs {
     /// A `.csv` or `.geojson`/`.json` file.
     pub file: PathBuf,
+    /// Read CSV text cells byte for byte: a leading `'` before a formula character (how
+    /// exports neutralise formulas) is kept instead of removed. For files from `export --csv-raw`.
+    #[arg(long)]
+    pub csv_raw: bool,
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,
@@ -231,6 +238,23 @@ pub struct ExportArgs {
     /// Output file (standard output when omitted).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write CSV text cells byte for byte, without the `'` that keeps spreadsheets from running
+    /// a cell starting with `=`, `+`, `-`, `@`, tab or CR as a formula (import with `--csv-raw`).
+    #[arg(long)]
+    pub csv_raw: bool,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Settings of `backup`.
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// The new file (a GeoPackage store of its own).
+    pub out: PathBuf,
+    /// Replace `out` if it exists.
+    #[arg(long)]
+    pub force: bool,
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,

@@ -2,6 +2,7 @@
 //! (PostgreSQL LISTEN/NOTIFY) reloads changed stations by id within moments, and a periodic
 //! resync of recently changed rows heals anything a lost notification missed.
 
+use crate::domain::StationState;
 use crate::index::StationIndex;
 use crate::store::Store;
 use chrono::Utc;
@@ -80,48 +81,55 @@ impl SyncStatus {
     }
 }
 
-/// Reloads one station from the store into the index, unless the index already has that version.
+/// Reloads one station from the store into the index (retired or not), unless the index
+/// already knows that version or a newer one.
 pub async fn reload_station(
     store: &dyn Store,
     index: &StationIndex,
     id: i64,
 ) -> anyhow::Result<()> {
-    let fresh = store.get_station(id).await?;
-    let known = index.load().get(id).map(|s| s.version);
-    if known != fresh.as_ref().map(|s| s.version) {
-        index.apply_newer(vec![(id, fresh)]);
+    if let Some(state) = store.station_state(id).await? {
+        index.apply_newer(vec![state]);
     }
     Ok(())
 }
 
-/// Reloads every station changed since `since` whose version differs from the index's.
+/// Reads the state of every station changed since `since` that is newer than what the index
+/// knows (active rows from the store, retirements straight from the change list). Applying
+/// them later is safe however much changed meanwhile: [`StationIndex::apply_newer`] orders
+/// them by version against what the index then holds, tombstones included.
+pub async fn changes_since(
+    store: &dyn Store,
+    index: &StationIndex,
+    since: chrono::DateTime<Utc>,
+) -> anyhow::Result<Vec<StationState>> {
+    let mut changes = Vec::new();
+    for (id, version, active) in store.changed_since(since).await? {
+        if !index.is_newer(id, version) {
+            continue;
+        }
+        if !active {
+            changes.push(StationState::Retired { id, version });
+        } else if let Some(state) = store.station_state(id).await? {
+            // Possibly newer than `version` already (or retired): whatever it is now.
+            changes.push(state);
+        }
+    }
+    Ok(changes)
+}
+
+/// Reloads every station changed since `since` whose version is newer than the index's.
 pub async fn resync_since(
     store: &dyn Store,
     index: &StationIndex,
     since: chrono::DateTime<Utc>,
 ) -> anyhow::Result<usize> {
-    let changed = store.changed_since(since).await?;
-    let snap = index.load();
-    let stale: Vec<i64> = changed
-        .into_iter()
-        .filter(|&(id, version, active)| {
-            let known = snap.get(id).map(|s| s.version);
-            if active {
-                known != Some(version)
-            } else {
-                known.is_some()
-            }
-        })
-        .map(|(id, _, _)| id)
-        .collect();
-    let mut changes = Vec::with_capacity(stale.len());
-    for &id in &stale {
-        changes.push((id, store.get_station(id).await?));
-    }
-    if !changes.is_empty() {
+    let changes = changes_since(store, index, since).await?;
+    let n = changes.len();
+    if n > 0 {
         index.apply_newer(changes);
     }
-    Ok(stale.len())
+    Ok(n)
 }
 
 /// Starts the background tasks that follow other writers, reporting into `status`.

@@ -7,7 +7,7 @@ use super::stations::etag;
 use super::AppState;
 use crate::domain::account::Account;
 use crate::domain::audit::{Actor, AuditAction};
-use crate::domain::{AmenitySet, Hours, LonLat, NewStation, Station, StationPatch};
+use crate::domain::{AmenitySet, Hours, LonLat, NewStation, Station, StationPatch, StationState};
 use crate::error::{Error, Result};
 use crate::index::StationIndex;
 use crate::io::export::station_feature;
@@ -125,7 +125,7 @@ pub async fn update_station(
     let stored = store
         .update_station(&before, &after, AuditAction::Update, &actor(&user))
         .await?;
-    index.apply_newer(vec![(id, Some(stored.clone()))]);
+    index.apply_newer(vec![StationState::Active(stored.clone())]);
     Ok(station_response(StatusCode::OK, &stored))
 }
 
@@ -200,7 +200,7 @@ pub async fn create_station(
     };
     new.validate()?;
     let created = store.create_station(&new, &actor(&user)).await?;
-    index.apply_newer(vec![(created.id, Some(created.clone()))]);
+    index.apply_newer(vec![StationState::Active(created.clone())]);
     let mut res = station_response(StatusCode::CREATED, &created);
     if let Ok(loc) = format!("/api/v1/stations/{}", created.id).parse() {
         res.headers_mut().insert(header::LOCATION, loc);
@@ -229,8 +229,11 @@ pub async fn retire_station(
     let id = parse_id(&id)?;
     user.require_admin()?;
     let expected = if_match(&headers)?;
-    store.retire_station(id, expected, &actor(&user)).await?;
-    index.apply_newer(vec![(id, None)]);
+    let retired = store.retire_station(id, expected, &actor(&user)).await?;
+    index.apply_newer(vec![StationState::Retired {
+        id,
+        version: retired.version,
+    }]);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -259,6 +262,6 @@ pub async fn verify_station(
     let stored = store
         .update_station(&before, &after, AuditAction::Verify, &actor(&user))
         .await?;
-    index.apply_newer(vec![(id, Some(stored.clone()))]);
+    index.apply_newer(vec![StationState::Active(stored.clone())]);
     Ok(station_response(StatusCode::OK, &stored))
 }

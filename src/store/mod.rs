@@ -20,7 +20,7 @@ use crate::domain::demand::DemandCell;
 use crate::domain::report::{
     InboxReport, NewReport, Report, ReportScope, ReportStatus, Resolution,
 };
-use crate::domain::{Account, Login, LonLat, NewStation, Region, Role, Station};
+use crate::domain::{Account, Login, LonLat, NewStation, Region, Role, Station, StationState};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -257,6 +257,10 @@ pub trait EditStore: Send + Sync {
 
     /// Whether a station id exists at all, retired or not.
     async fn station_exists(&self, id: i64) -> StoreResult<bool>;
+
+    /// One station at its current version, retired or not (`None`: no such id): what a
+    /// replica reloads, so a retirement reaches its index with the version that orders it.
+    async fn station_state(&self, id: i64) -> StoreResult<Option<StationState>>;
 
     /// `(id, version, active)` of stations changed at or after `since`: cheap rows a replica
     /// compares with its index before reloading only the stale ones.

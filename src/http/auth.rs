@@ -342,7 +342,7 @@ pub struct AccountView {
     /// Login name.
     pub login: String,
     /// `admin`, `manager` or `planner`.
-    #[schema(value_type = String, example = "manager")]
+    #[schema(value_type = super::openapi::RoleSchema, example = "manager")]
     pub role: Role,
     /// Ids of the stations a manager edits (admins edit all, planners none).
     pub stations: Vec<i64>,
@@ -386,8 +386,9 @@ fn limiter_key(raw: &str) -> String {
     responses(
         (status = 200, description = "Logged in; the token is also set as the HttpOnly `yizhan_session` cookie",
          body = LoginReply, headers(("Set-Cookie" = String))),
-        (status = 400, description = "Malformed body or unknown field"),
+        (status = 400, description = "Malformed JSON or body, or an unknown field"),
         (status = 401, description = "Wrong login or password (the same reply for both)"),
+        (status = 413, description = "Body larger than 64 KiB"),
         (status = 429, description = "Too many failed attempts for this login or from this address", headers(("Retry-After" = u64))),
     )
 )]

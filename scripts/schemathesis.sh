@@ -14,6 +14,7 @@
 # 4.x command line differs from 3.x.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
 
 SCHEMATHESIS_VERSION=4.32.5
 VENV=${SCHEMATHESIS_VENV:-/tmp/yizhan-schemathesis-venv}
@@ -84,7 +85,9 @@ run() {
   local who=$1
   shift
   echo "=== schemathesis: $who"
-  "$VENV/bin/schemathesis" --config-file scripts/schemathesis.toml run "$BASE/api/openapi.json" \
+  # From the temporary directory: schemathesis keeps its example cache in the working directory.
+  (cd "$WORK" && "$VENV/bin/schemathesis" --config-file "$ROOT/scripts/schemathesis.toml" \
+    run "$BASE/api/openapi.json" \
     --checks "$CHECKS" \
     --phases examples,coverage,fuzzing \
     --max-examples "$MAX_EXAMPLES" \
@@ -92,7 +95,7 @@ run() {
     --request-timeout 60 \
     --workers 1 \
     --no-color \
-    "$@"
+    "$@")
 }
 
 status=0

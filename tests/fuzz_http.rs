@@ -116,11 +116,13 @@ async fn check(
         !status.is_server_error(),
         "{req:?} answered {status}: {text}"
     );
-    let is_json = ctype.starts_with("application/json") || ctype.starts_with("application/geo+json");
+    let is_json =
+        ctype.starts_with("application/json") || ctype.starts_with("application/geo+json");
     let body: Value = if is_json || status.is_client_error() {
         prop_assert!(is_json, "{req:?} answered {status} with {ctype:?}: {text}");
-        serde_json::from_str(&text)
-            .map_err(|e| TestCaseError::fail(format!("{req:?}: {status} body is not JSON ({e}): {text}")))?
+        serde_json::from_str(&text).map_err(|e| {
+            TestCaseError::fail(format!("{req:?}: {status} body is not JSON ({e}): {text}"))
+        })?
     } else {
         Value::Null
     };
@@ -217,14 +219,20 @@ fn query(pairs: &[(String, String)], raw: bool) -> String {
 }
 
 /// Some of `params`, each with a generated value; sometimes an unknown or repeated one.
-fn params(params: Vec<(&'static str, BoxedStrategy<String>)>) -> BoxedStrategy<Vec<(String, String)>> {
+fn params(
+    params: Vec<(&'static str, BoxedStrategy<String>)>,
+) -> BoxedStrategy<Vec<(String, String)>> {
     let each: Vec<BoxedStrategy<Option<(String, String)>>> = params
         .into_iter()
         .map(|(name, values)| {
             prop::option::weighted(0.6, values.prop_map(move |v| (name.to_string(), v))).boxed()
         })
         .collect();
-    (each, prop::option::weighted(0.1, ("[a-z_]{1,8}", text())), any::<bool>())
+    (
+        each,
+        prop::option::weighted(0.1, ("[a-z_]{1,8}", text())),
+        any::<bool>(),
+    )
         .prop_map(|(chosen, extra, repeat)| {
             let mut out: Vec<(String, String)> = chosen.into_iter().flatten().collect();
             out.extend(extra);
@@ -279,7 +287,16 @@ fn bbox() -> BoxedStrategy<String> {
 fn amenity_list() -> BoxedStrategy<String> {
     prop_oneof![
         prop::collection::vec(
-            one_of(&["water", "toilet", "hot_water", "wifi", " toilet ", "", "sauna", "Water"]),
+            one_of(&[
+                "water",
+                "toilet",
+                "hot_water",
+                "wifi",
+                " toilet ",
+                "",
+                "sauna",
+                "Water"
+            ]),
             0..4
         )
         .prop_map(|v| v.join(",")),
@@ -327,14 +344,16 @@ fn every_get_answers_generated_queries_with_a_4xx_or_a_2xx() {
         ("crs", one_of(&["wgs84", "gcj02", "bd09"])),
     ])
     .prop_map(|q| ("/api/v1/stations", q));
-    let one = (id(), params(vec![("crs", one_of(&["wgs84", "gcj02", "bd09"]))]));
-    let reports = params(vec![("status", one_of(&["open", "resolved", "all", ""]))]);
-    let region = (
-        prop_oneof![
-            prop::sample::select(vec!["360102", "360100", "999999", "036010", "3601"]).prop_map(str::to_string),
-            text().prop_map(|t| utf8_percent_encode(&t, NON_ALPHANUMERIC).to_string()),
-        ],
+    let one = (
+        id(),
+        params(vec![("crs", one_of(&["wgs84", "gcj02", "bd09"]))]),
     );
+    let reports = params(vec![("status", one_of(&["open", "resolved", "all", ""]))]);
+    let region = (prop_oneof![
+        prop::sample::select(vec!["360102", "360100", "999999", "036010", "3601"])
+            .prop_map(str::to_string),
+        text().prop_map(|t| utf8_percent_encode(&t, NON_ALPHANUMERIC).to_string()),
+    ],);
     let raw = any::<bool>();
     let strategy = (
         prop_oneof![nearest, list],
@@ -345,17 +364,27 @@ fn every_get_answers_generated_queries_with_a_4xx_or_a_2xx() {
         prop::sample::select(vec![None, Some("manager"), Some("admin")]),
     );
     let tokens = rt.block_on(sessions(&app, &["FZ-1", "FZ-2"]));
-    fuzz(&rt, &app, 256, strategy, |(q, (id, crs), status, (region,), raw, who)| {
-        let token = who.map(|w| tokens.get(w));
-        vec![
-            Req::get(format!("{}?{}", q.0, query(&q.1, raw))).bearer(token),
-            Req::get(format!("/api/v1/stations/{id}?{}", query(&crs, raw))).bearer(token),
-            Req::get(format!("/api/v1/stations/{id}/history")).bearer(token),
-            Req::get(format!("/api/v1/stations/{id}/reports?{}", query(&status, raw))).bearer(token),
-            Req::get(format!("/api/v1/reports?{}", query(&status, raw))).bearer(token),
-            Req::get(format!("/api/v1/regions/{region}")),
-        ]
-    });
+    fuzz(
+        &rt,
+        &app,
+        256,
+        strategy,
+        |(q, (id, crs), status, (region,), raw, who)| {
+            let token = who.map(|w| tokens.get(w));
+            vec![
+                Req::get(format!("{}?{}", q.0, query(&q.1, raw))).bearer(token),
+                Req::get(format!("/api/v1/stations/{id}?{}", query(&crs, raw))).bearer(token),
+                Req::get(format!("/api/v1/stations/{id}/history")).bearer(token),
+                Req::get(format!(
+                    "/api/v1/stations/{id}/reports?{}",
+                    query(&status, raw)
+                ))
+                .bearer(token),
+                Req::get(format!("/api/v1/reports?{}", query(&status, raw))).bearer(token),
+                Req::get(format!("/api/v1/regions/{region}")),
+            ]
+        },
+    );
 }
 
 #[test]
@@ -391,7 +420,13 @@ fn coverage_answers_generated_questions_within_the_bound() {
         // resolution 8 and below here (see the note in README's fuzzing section).
         let s: Vec<(String, String)> = s
             .into_iter()
-            .map(|(k, v)| if k == "res" { (k, "8".to_string()) } else { (k, v) })
+            .map(|(k, v)| {
+                if k == "res" {
+                    (k, "8".to_string())
+                } else {
+                    (k, v)
+                }
+            })
             .collect();
         vec![
             Req::get(format!("/api/v1/coverage?{}", query(&c, false))).bearer(token),
@@ -456,7 +491,11 @@ fn damaged(valid: Value) -> impl Strategy<Value = Value> {
         .as_object()
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
-    let keys = if keys.is_empty() { vec!["x".to_string()] } else { keys };
+    let keys = if keys.is_empty() {
+        vec!["x".to_string()]
+    } else {
+        keys
+    };
     (
         prop::collection::vec(
             (
@@ -516,17 +555,22 @@ fn every_body_route_answers_damaged_and_junk_bodies_with_a_4xx_or_a_2xx() {
     });
     let tokens = rt.block_on(sessions(&app, &["FZ-1", "FZ-2"]));
     let login = damaged(json!({"login": "fz.admin", "password": "wrong-password"}));
-    let report = damaged(json!({"kind": "amenity_broken", "amenity": "water", "note": "坏了", "lat": 28.68, "lon": 115.89}));
+    let report = damaged(
+        json!({"kind": "amenity_broken", "amenity": "water", "note": "坏了", "lat": 28.68, "lon": 115.89}),
+    );
     let create = damaged(json!({
         "code": "FZ-NEW", "name": "新驿站", "county": "360102", "lat": 28.7, "lon": 115.9,
         "amenities": ["water"], "opening_hours": "24/7"
     }));
-    let what_if = damaged(json!({"bbox": [115.85, 28.65, 115.9, 28.7], "res": 8, "stations": [{"lat": 28.67, "lon": 115.87}]}));
+    let what_if = damaged(
+        json!({"bbox": [115.85, 28.65, 115.9, 28.7], "res": 8, "stations": [{"lat": 28.67, "lon": 115.87}]}),
+    );
     let resolve = damaged(json!({"status": "resolved", "resolution": "修好了"}));
     let if_match = prop_oneof![
         Just(None),
         Just(Some("current".to_string())),
-        prop::sample::select(vec!["\"1\"", "W/\"1\"", "*", "\"999\"", "abc", ""]).prop_map(|s| Some(s.to_string())),
+        prop::sample::select(vec!["\"1\"", "W/\"1\"", "*", "\"999\"", "abc", ""])
+            .prop_map(|s| Some(s.to_string())),
     ];
     let demand = (
         prop::collection::vec((-90.0f64..90.0, -180.0f64..180.0, 0.1f64..100.0), 0..5),
@@ -546,38 +590,62 @@ fn every_body_route_answers_damaged_and_junk_bodies_with_a_4xx_or_a_2xx() {
     let strategy = (
         (login, report, create),
         (patch_body(), if_match, what_if, resolve),
-        (raw_body(), demand, prop::sample::select(vec![None, Some("manager"), Some("admin")])),
+        (
+            raw_body(),
+            demand,
+            prop::sample::select(vec![None, Some("manager"), Some("admin")]),
+        ),
         prop::sample::select(vec!["1", "2", "4242", "x"]),
     );
-    fuzz(&rt, &app, 128, strategy, |((login, report, create), (patch, if_match, what_if, resolve), (raw, demand, who), id)| {
-        let token = who.map(|w| tokens.get(w));
-        let mut patch_req = Req::json(Method::PATCH, format!("/api/v1/stations/{id}"), &patch).bearer(token);
-        if let Some(m) = if_match {
-            patch_req.headers.push(("if-match", m));
-        }
-        let mut raw_req = Req::json(Method::POST, "/api/v1/auth/login".into(), &Value::Null);
-        raw_req.body = Some(raw.clone());
-        let mut raw_report = Req::json(Method::POST, format!("/api/v1/stations/{id}/reports"), &Value::Null);
-        raw_report.body = Some(raw);
-        let demand_req = Req {
-            method: Method::PUT,
-            path: "/api/v1/demand?append=true".into(),
-            headers: Vec::new(),
-            body: Some(("text/csv".into(), demand.into_bytes())),
-        }
-        .bearer(token);
-        vec![
-            Req::json(Method::POST, "/api/v1/auth/login".into(), &login),
-            raw_req,
-            Req::json(Method::POST, format!("/api/v1/stations/{id}/reports"), &report),
-            raw_report,
-            Req::json(Method::POST, "/api/v1/stations".into(), &create).bearer(token),
-            patch_req,
-            Req::json(Method::POST, "/api/v1/coverage/what-if".into(), &what_if).bearer(token),
-            Req::json(Method::PATCH, format!("/api/v1/stations/{id}/reports/1"), &resolve).bearer(token),
-            demand_req,
-        ]
-    });
+    fuzz(
+        &rt,
+        &app,
+        128,
+        strategy,
+        |((login, report, create), (patch, if_match, what_if, resolve), (raw, demand, who), id)| {
+            let token = who.map(|w| tokens.get(w));
+            let mut patch_req =
+                Req::json(Method::PATCH, format!("/api/v1/stations/{id}"), &patch).bearer(token);
+            if let Some(m) = if_match {
+                patch_req.headers.push(("if-match", m));
+            }
+            let mut raw_req = Req::json(Method::POST, "/api/v1/auth/login".into(), &Value::Null);
+            raw_req.body = Some(raw.clone());
+            let mut raw_report = Req::json(
+                Method::POST,
+                format!("/api/v1/stations/{id}/reports"),
+                &Value::Null,
+            );
+            raw_report.body = Some(raw);
+            let demand_req = Req {
+                method: Method::PUT,
+                path: "/api/v1/demand?append=true".into(),
+                headers: Vec::new(),
+                body: Some(("text/csv".into(), demand.into_bytes())),
+            }
+            .bearer(token);
+            vec![
+                Req::json(Method::POST, "/api/v1/auth/login".into(), &login),
+                raw_req,
+                Req::json(
+                    Method::POST,
+                    format!("/api/v1/stations/{id}/reports"),
+                    &report,
+                ),
+                raw_report,
+                Req::json(Method::POST, "/api/v1/stations".into(), &create).bearer(token),
+                patch_req,
+                Req::json(Method::POST, "/api/v1/coverage/what-if".into(), &what_if).bearer(token),
+                Req::json(
+                    Method::PATCH,
+                    format!("/api/v1/stations/{id}/reports/1"),
+                    &resolve,
+                )
+                .bearer(token),
+                demand_req,
+            ]
+        },
+    );
 }
 
 /// The application without demo stations, with a report quota no fuzzer exhausts.

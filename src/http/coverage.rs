@@ -33,6 +33,14 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub const MAX_K: usize = 50;
 /// Most hypothetical stations one what-if carries.
 pub const MAX_WHAT_IF_STATIONS: usize = 100;
+/// What `open` takes: all stations count, or only those open around the clock.
+pub const OPEN_VALUES: [&str; 2] = ["any", "24h"];
+/// What `format` takes.
+pub const FORMATS: [&str; 3] = ["json", "cells", "csv"];
+/// What `demand` takes.
+pub const DEMAND_VALUES: [&str; 3] = ["import", "queries", "none"];
+/// What `weight` takes.
+pub const WEIGHTS: [&str; 2] = ["area", "demand"];
 /// How long a coverage request waits for the computation slot before a 503.
 const COMPUTE_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -420,7 +428,7 @@ pub async fn get_coverage(
 ) -> Result<Response> {
     let ask = p.ask()?;
     let format = p.format.as_deref().unwrap_or("json");
-    if !matches!(format, "json" | "cells" | "csv") {
+    if !FORMATS.contains(&format) {
         return Err(Error::bad_request(
             "invalid_format",
             format!("format must be json, cells or csv, got {format:?}"),
@@ -691,4 +699,36 @@ pub async fn coverage_what_if(
     reply["before"] = serde_json::to_value(&before.coverage.total).unwrap_or_default();
     reply["hypothetical"] = json!(extra.len());
     Ok(axum::Json(reply).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_value_is_accepted() {
+        let ask = |open: Option<&str>, demand: Option<&str>| {
+            parse_ask(Some("360102"), None, None, None, None, open, demand)
+        };
+        for open in OPEN_VALUES {
+            assert!(ask(Some(open), None).is_ok(), "{open}");
+        }
+        for demand in DEMAND_VALUES {
+            assert!(ask(None, Some(demand)).is_ok(), "{demand}");
+        }
+        assert!(ask(Some("always"), None).is_err());
+        assert!(ask(None, Some("")).is_err());
+        for mode in crate::domain::Mode::ALL {
+            let a = parse_ask(
+                Some("360102"),
+                None,
+                Some(mode.as_str()),
+                None,
+                None,
+                None,
+                None,
+            );
+            assert_eq!(a.map(|a| a.params.mode).ok(), Some(mode));
+        }
+    }
 }

@@ -87,19 +87,19 @@ string_enum_schema!(
 );
 string_enum_schema!(
     /// Which stations count for coverage: `any` or `24h`.
-    OpenSchema => ["any", "24h"]
+    OpenSchema => super::coverage::OPEN_VALUES
 );
 string_enum_schema!(
     /// What a coverage reply is: `json`, `cells` or `csv`.
-    FormatSchema => ["json", "cells", "csv"]
+    FormatSchema => super::coverage::FORMATS
 );
 string_enum_schema!(
     /// Demand to weigh coverage by: `import`, `queries` or `none`.
-    DemandSchema => ["import", "queries", "none"]
+    DemandSchema => super::coverage::DEMAND_VALUES
 );
 string_enum_schema!(
     /// What suggestions maximise: `area` or `demand`.
-    WeightSchema => ["area", "demand"]
+    WeightSchema => super::coverage::WEIGHTS
 );
 string_enum_schema!(
     /// An amenity key.
@@ -245,4 +245,71 @@ pub fn dependent_required(
         .extensions
         .get_or_insert_with(Default::default)
         .insert("dependentRequired".to_string(), value.into());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::report::ReportStatus;
+    use crate::domain::{Amenity, AmenitySet};
+    use utoipa::PartialSchema;
+
+    /// The `enum` of a string schema.
+    pub(crate) fn values<T: PartialSchema>() -> Vec<String> {
+        let json = serde_json::to_value(T::schema()).expect("a schema serializes");
+        json["enum"]
+            .as_array()
+            .expect("an enum")
+            .iter()
+            .map(|v| v.as_str().expect("strings").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn documented_vocabularies_are_what_the_parsers_accept() {
+        for v in values::<ModeSchema>() {
+            assert_eq!(v.parse::<Mode>().map(Mode::as_str), Ok(v.as_str()));
+        }
+        for v in values::<CrsSchema>() {
+            assert_eq!(v.parse::<Crs>().map(Crs::as_str), Ok(v.as_str()));
+        }
+        for v in values::<ReportKindSchema>() {
+            assert_eq!(
+                v.parse::<ReportKind>().map(ReportKind::as_str),
+                Ok(v.as_str())
+            );
+        }
+        for v in values::<AmenitySchema>() {
+            assert_eq!(v.parse::<Amenity>().map(Amenity::key), Ok(v.as_str()));
+        }
+        for v in values::<StatusFilterSchema>() {
+            assert!(ReportStatus::parse_filter(Some(&v)).is_ok(), "{v}");
+        }
+        for v in values::<RoleSchema>() {
+            assert!(v.parse::<Role>().is_ok(), "{v}");
+        }
+        assert_eq!(values::<AmenitySchema>().len(), ALL_AMENITIES.len());
+        assert_eq!(values::<WeightSchema>(), ["area", "demand"]);
+        assert_eq!(values::<FormatSchema>(), ["json", "cells", "csv"]);
+    }
+
+    #[test]
+    fn documented_patterns_match_what_the_parsers_accept() {
+        // The patterns are for clients and schemathesis; these spot checks keep them honest.
+        let pattern = |s: RefOr<Schema>| {
+            serde_json::to_value(s).expect("json")["pattern"]
+                .as_str()
+                .expect("a pattern")
+                .to_string()
+        };
+        let list = pattern(AmenityListSchema::schema());
+        for key in ALL_AMENITIES.map(|a| a.key()) {
+            assert!(list.contains(key), "{key}");
+            assert!(AmenitySet::parse_list(key, ',').is_ok());
+        }
+        assert!(pattern(BboxSchema::schema()).starts_with("^-?[0-9]{1,3}"));
+        assert_eq!(pattern(AdcodeSchema::schema()), "^[1-9][0-9]{5}$");
+        assert!("360102".parse::<crate::domain::Adcode>().is_ok());
+        assert!("036010".parse::<crate::domain::Adcode>().is_err());
+    }
 }

@@ -349,3 +349,42 @@ pub async fn verify_station(
     index.apply_newer(vec![(id, Some(stored.clone()))]);
     Ok(station_response(StatusCode::OK, &stored))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::PartialSchema;
+
+    /// The documented patch body and the patch the service reads name the same fields.
+    #[test]
+    fn documented_patch_fields_are_the_fields_a_patch_takes() {
+        let doc = serde_json::to_value(PatchStation::schema()).expect("json");
+        let mut documented: Vec<String> = doc["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .cloned()
+            .collect();
+        documented.sort();
+        // serde names every field it knows when it meets one it does not.
+        let err = serde_json::from_str::<StationPatch>(r#"{"not_a_field":1}"#)
+            .expect_err("unknown fields are refused")
+            .to_string();
+        let known = err
+            .split("expected one of ")
+            .nth(1)
+            .expect("the field list");
+        let mut accepted: Vec<String> = known
+            .split(", ")
+            .map(|f| f.trim_matches(|c: char| c == '`' || !c.is_ascii_graphic()))
+            .map(|f| f.split('`').next().unwrap_or(f).to_string())
+            .collect();
+        accepted.sort();
+        assert_eq!(documented, accepted, "{err}");
+        assert_eq!(doc["additionalProperties"], false);
+        assert!(
+            doc.get("required").is_none(),
+            "nothing is required in a merge patch: {doc}"
+        );
+    }
+}

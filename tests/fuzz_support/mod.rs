@@ -228,4 +228,3 @@ pub fn patch_body() -> impl Strategy<Value = Value> {
         })
         .prop_map(|pairs| Value::Object(pairs.into_iter().collect()))
 }
-

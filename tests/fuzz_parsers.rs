@@ -45,9 +45,11 @@ fn assert_clear(e: &Invalid) {
     assert!(!e.code.is_empty() && !e.message.is_empty(), "{e:?}");
 }
 
-/// A valid station row as (code, name, county, lon, lat, amenities, hours).
-fn valid_station() -> impl Strategy<Value = (String, String, String, f64, f64, Vec<String>, String)>
-{
+/// A valid station row: code, name, county, lon, lat, amenities, hours.
+type Row = (String, String, String, f64, f64, Vec<String>, String);
+
+/// A valid station row.
+fn valid_station() -> impl Strategy<Value = Row> {
     (
         "[A-Za-z0-9_-]{1,20}",
         "[a-zA-Z0-9 驿站测试（）]{0,30}[a-z驿]",
@@ -173,7 +175,7 @@ proptest! {
 
 // ---- station imports ------------------------------------------------------------------------
 
-fn station_csv(rows: &[(String, String, String, f64, f64, Vec<String>, String)]) -> String {
+fn station_csv(rows: &[Row]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(yizhan::io::CSV_HEADER).expect("header");
     for (code, name, county, lon, lat, amenities, hours) in rows {

@@ -18,7 +18,7 @@ ROOT=$(pwd)
 
 SCHEMATHESIS_VERSION=4.32.5
 VENV=${SCHEMATHESIS_VENV:-/tmp/yizhan-schemathesis-venv}
-MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-25}
+MAX_EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-40}
 SEED=${SCHEMATHESIS_SEED:-20240917}
 # Data-shaped checks only: `not_a_server_error` plus the three that compare a response with
 # the document. (Checks such as `negative_data_rejection` would also demand 4xx for inputs the

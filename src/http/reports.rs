@@ -188,11 +188,11 @@ pub struct CreateReport {
     pub note: Option<String>,
     /// Reporter's latitude, WGS-84 (with lon, or neither). Stored rounded to 3 decimals.
     #[serde(default)]
-    #[schema(minimum = -90, maximum = 90)]
+    #[schema(value_type = f64, minimum = -90, maximum = 90)]
     pub lat: Option<f64>,
     /// Reporter's longitude, WGS-84.
     #[serde(default)]
-    #[schema(minimum = -180, maximum = 180)]
+    #[schema(value_type = f64, minimum = -180, maximum = 180)]
     pub lon: Option<f64>,
 }
 

@@ -345,7 +345,7 @@ pub struct AccountView {
     /// Login name.
     pub login: String,
     /// `admin`, `manager` or `planner`.
-    #[schema(value_type = String, example = "manager")]
+    #[schema(value_type = super::openapi::RoleSchema, example = "manager")]
     pub role: Role,
     /// Ids of the stations a manager edits (admins edit all, planners none).
     pub stations: Vec<i64>,
@@ -382,6 +382,7 @@ pub struct LoginReply {
          body = LoginReply, headers(("Set-Cookie" = String))),
         (status = 400, description = "Malformed body or unknown field"),
         (status = 401, description = "Wrong login or password, or a disabled account (the same reply for all)"),
+        (status = 413, description = "Body larger than 64 KiB"),
         (status = 403, description = "`cross_site`: sent from another site's page (`Sec-Fetch-Site` or `Origin`)"),
         (status = 429, description = "Too many failed attempts from this address, or this login is being tried \
          from many addresses and is paced: retry after `Retry-After` seconds", headers(("Retry-After" = u64))),

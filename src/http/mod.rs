@@ -22,6 +22,8 @@ pub mod locate;
 pub mod metrics;
 /// Navigation hand-off links to Amap, Baidu and Tencent maps.
 pub mod nav;
+/// The OpenAPI document's error bodies and closed vocabularies (enumerations).
+pub mod openapi;
 /// `GET /api/v1/regions…`: the administrative regions coverage is measured over.
 pub mod regions;
 /// `/api/v1/stations/{id}/reports…`, `/api/v1/reports`: rider problem reports (纠错).
@@ -45,7 +47,7 @@ use axum::Router;
 use ipnet::IpNet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use utoipa::OpenApi;
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 /// Largest request body accepted.
@@ -97,13 +99,14 @@ pub struct AppState {
             Errors are `{\"error\":{\"code\",\"message\"}}` with a 4xx/5xx status."
     ),
     tags((name = "stations"), (name = "coverage"), (name = "locate"), (name = "auth"), (name = "ops")),
+    components(schemas(openapi::ErrorReply, openapi::ErrorDetail)),
     modifiers(&SecuritySchemes)
 )]
 struct ApiDoc;
 
 /// The API routes and the OpenAPI document generated from them (so the two cannot drift).
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(stations::router())
         .merge(station_edits::router())
         .merge(history::router())
@@ -115,7 +118,12 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(coverage::router())
         .merge(demand::router())
         .merge(health::router())
-        .split_for_parts()
+        .split_for_parts();
+    // After the merge: these edit what the routes documented.
+    openapi::ErrorBodies.modify(&mut doc);
+    reports::document_position_pairs(&mut doc);
+    station_edits::document_location_pairs(&mut doc);
+    (router, doc)
 }
 
 /// The whole application: API, OpenAPI document, metrics, and the web app as the fallback.

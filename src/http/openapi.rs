@@ -8,8 +8,10 @@ use crate::domain::report::{ReportKind, ReportStatus};
 use crate::domain::station::MAX_TEXT;
 use crate::domain::{Crs, Mode, Role};
 use utoipa::openapi::content::Content;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::ResponseBuilder;
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, ToSchema};
 
@@ -210,6 +212,30 @@ impl Modify for ErrorBodies {
 }
 
 fn add_error_bodies(op: &mut Operation) {
+    // Any request can meet an overloaded service (in-flight budget, request time budget) or an
+    // unreachable store: every operation documents the 503 it then gets.
+    op.responses
+        .responses
+        .entry("503".to_string())
+        .or_insert_with(|| {
+            ResponseBuilder::new()
+                .description(
+                    "`overloaded`, `busy`, `timeout` or `store_unavailable`: the service sheds \
+                     load or cannot reach its store; retry after `Retry-After` seconds",
+                )
+                .header(
+                    "Retry-After",
+                    HeaderBuilder::new()
+                        .schema(Some(
+                            ObjectBuilder::new()
+                                .schema_type(Type::Integer)
+                                .minimum(Some(0)),
+                        ))
+                        .build(),
+                )
+                .build()
+                .into()
+        });
     for (status, response) in op.responses.responses.iter_mut() {
         let is_error = status.parse::<u16>().is_ok_and(|s| s >= 400);
         if let (true, RefOr::T(response)) = (is_error, response) {

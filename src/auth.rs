@@ -1,10 +1,16 @@
 //! Credentials: argon2 password hashes, random session tokens kept only as SHA-256, and an
-//! in-memory rate limiter (login failures per login and per IP; reusable for any per-key quota).
+//! in-memory rate limiter (reusable for any per-key quota).
+
+/// The bounded queue in front of argon2: a flood of logins is shed, not queued.
+pub mod hashing;
+/// Brute-force protection for logins that gives nobody a button to lock an account out.
+pub mod throttle;
 
 use crate::domain::Invalid;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use base64::Engine as _;
+use hmac::{Hmac, Mac};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -92,6 +98,27 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// A short keyed hash of an attempted login name, for logs: attempts on one name can be told
+/// apart from a spray over many, yet the log never holds the text, which is sometimes a
+/// password typed into the wrong field. The key is random per process and never leaves it, so
+/// nobody holding the log can test guesses against a tag (a plain hash could be reversed by
+/// hashing a dictionary); tags change at restart.
+pub fn log_tag(login: &str) -> String {
+    static KEY: OnceLock<[u8; 32]> = OnceLock::new();
+    let key = KEY.get_or_init(|| {
+        let mut k = [0u8; 32];
+        OsRng.fill_bytes(&mut k);
+        k
+    });
+    // Any key length is valid for HMAC: this cannot fail.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return String::new();
+    };
+    mac.update(login.as_bytes());
+    // 48 bits: plenty to tell a few thousand names apart, too few to be worth attacking.
+    hex::encode(&mac.finalize().into_bytes()[..6])
+}
+
 /// The key a client address is rate limited under: IPv4 addresses as they are, IPv6 ones by
 /// their /64 (one subscriber's prefix, inside which addresses are free to rotate).
 pub fn ip_rate_key(ip: IpAddr) -> IpAddr {
@@ -167,6 +194,17 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
                 st.events.remove(key);
             }
         }
+    }
+
+    /// Whether `key` has any event within the window.
+    pub fn seen(&self, key: &K) -> bool {
+        let now = Instant::now();
+        let mut st = self.lock();
+        let Some(q) = st.events.get_mut(key) else {
+            return false;
+        };
+        expire(q, now, self.window);
+        !q.is_empty()
     }
 
     /// Forgets `key` (e.g. its failures after a successful login).
@@ -267,7 +305,8 @@ fn expire(q: &mut VecDeque<Instant>, now: Instant, window: Duration) {
     }
 }
 
-fn ceil_secs(d: Duration) -> u64 {
+/// Whole seconds to wait for `d` (at least 1: a `Retry-After: 0` invites a busy loop).
+pub(crate) fn ceil_secs(d: Duration) -> u64 {
     let s = d.as_secs() + u64::from(d.subsec_nanos() > 0);
     s.max(1)
 }
@@ -316,6 +355,17 @@ mod tests {
     }
 
     #[test]
+    fn log_tags_are_stable_short_and_not_the_name() {
+        let a = log_tag("admin");
+        assert_eq!(a, log_tag("admin"));
+        assert_ne!(a, log_tag("admin2"));
+        assert_eq!(a.len(), 12);
+        assert!(!a.contains("admin"));
+        // Not the plain SHA-256 either, which a dictionary would reverse.
+        assert!(!hex::encode(Sha256::digest(b"admin")).starts_with(&a));
+    }
+
+    #[test]
     fn password_policy_wants_ten_characters() {
         assert!(check_password_policy("short").is_err());
         assert!(check_password_policy("十个汉字也是足够长的密码").is_ok());
@@ -361,6 +411,9 @@ mod tests {
         assert!(l.check_at(&1, t0, false).is_ok());
         l.refund(&1);
         assert!(l.is_empty());
+        assert!(!l.seen(&1));
+        l.record(&1);
+        assert!(l.seen(&1));
     }
 
     #[test]

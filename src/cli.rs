@@ -3,16 +3,16 @@
 
 use crate::auth;
 use crate::config::{
-    CoverageArgs, DemandCommand, ExportArgs, ExportFormat, ImportArgs, OpenFilter, RegionsCommand,
-    UserCommand,
+    BackupArgs, CoverageArgs, DemandCommand, ExportArgs, ExportFormat, ImportArgs, OpenFilter,
+    RegionsCommand, UserCommand, UserLoginArgs,
 };
 use crate::coverage::service::{Area, CoverageService, DemandData, DemandSource};
 use crate::coverage::travel::StraightLine;
 use crate::coverage::Params;
-use crate::domain::{RegionSet, Role};
+use crate::domain::{CsvText, RegionSet, Role};
 use crate::index::StationIndex;
 use crate::io::coverage_export::{self, OutputFormat, RunDescription};
-use crate::io::{demand, export, import, regions};
+use crate::io::{backup, demand, export, import, regions};
 use crate::startup::load_index;
 use crate::store::{self, Store};
 use anyhow::Context;
@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 /// `yizhan import FILE`: validates the whole file, then writes it in one transaction.
 pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
-    let parsed = import::parse_file(&args.file)
+    let parsed = import::parse_file(&args.file, csv_text(args.csv_raw))
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     let store = store::connect(&args.store.database_url).await?;
     let result = import::import_parsed(store.as_ref(), &parsed).await;
@@ -97,11 +97,46 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     match args.format {
-        ExportFormat::Csv => export::write_csv(&mut out, &stations)?,
+        ExportFormat::Csv => export::write_csv(&mut out, &stations, csv_text(args.csv_raw))?,
         ExportFormat::Geojson => export::write_geojson(&mut out, &stations)?,
     }
     out.flush()?;
     Ok(())
+}
+
+/// `yizhan backup PATH`: a consistent copy of the SQLite store while it serves; on PostGIS,
+/// the pg_dump command to use instead.
+pub async fn run_backup(args: BackupArgs) -> anyhow::Result<()> {
+    let url = &args.store.database_url;
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        anyhow::bail!("{}", backup::POSTGIS_HINT);
+    }
+    let db = store::sqlite::file_of_url(url)
+        .with_context(|| format!("{url:?} names no SQLite store (sqlite://PATH)"))?;
+    anyhow::ensure!(db.exists(), "no store at {}", db.display());
+    anyhow::ensure!(
+        !same_file(&db, &args.out),
+        "{} is the store itself; back up into a new file",
+        args.out.display()
+    );
+    let done = backup::write_backup(&db, &args.out, args.force).await?;
+    eprintln!(
+        "backed up {} active stations and {} audit records from {} to {}",
+        done.stations,
+        done.audit_records,
+        db.display(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// How `--csv-raw` says CSV text cells are written and read.
+fn csv_text(raw: bool) -> CsvText {
+    if raw {
+        CsvText::Raw
+    } else {
+        CsvText::Neutralised
+    }
 }
 
 /// `yizhan coverage`: what `GET /api/v1/coverage` answers, measured offline from the store's
@@ -239,7 +274,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
     matches!((canonical(a), canonical(b)), (Some(x), Some(y)) if x == y)
 }
 
-/// `yizhan user add|passwd`: create an account or set its password.
+/// `yizhan user add|passwd|disable|enable|delete|stations`: manage staff accounts.
 pub async fn run_user(cmd: UserCommand) -> anyhow::Result<()> {
     match cmd {
         UserCommand::Add(args) => {
@@ -282,6 +317,44 @@ pub async fn run_user(cmd: UserCommand) -> anyhow::Result<()> {
             changed.with_context(|| format!("setting the password of {}", args.login))?;
             eprintln!("password of {} changed; its sessions ended", args.login);
         }
+        UserCommand::Disable(args) => set_disabled(&args, true).await?,
+        UserCommand::Enable(args) => set_disabled(&args, false).await?,
+        UserCommand::Delete(args) => {
+            let store = store::connect(&args.store.database_url).await?;
+            let deleted = store.delete_account(&args.login).await;
+            store.close().await;
+            deleted?;
+            eprintln!("deleted {} with its sessions", args.login);
+        }
+        UserCommand::Stations(args) => {
+            let store = store::connect(&args.store.database_url).await?;
+            let set = store
+                .set_account_stations(&args.login, &args.stations)
+                .await;
+            store.close().await;
+            let ids = set.map_err(|e| anyhow::anyhow!("{e}; nothing was changed"))?;
+            eprintln!(
+                "{} now manages {} station(s): {}",
+                args.login,
+                ids.len(),
+                args.stations.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `user disable` (`true`) or `user enable`.
+async fn set_disabled(args: &UserLoginArgs, disable: bool) -> anyhow::Result<()> {
+    let store = store::connect(&args.store.database_url).await?;
+    let changed = store.set_account_disabled(&args.login, disable).await;
+    store.close().await;
+    let login = &args.login;
+    match (changed?, disable) {
+        (true, true) => eprintln!("disabled {login}; its sessions ended"),
+        (false, true) => eprintln!("{login} was already disabled; no session of it is left"),
+        (true, false) => eprintln!("enabled {login}"),
+        (false, false) => eprintln!("{login} was not disabled; nothing changed"),
     }
     Ok(())
 }

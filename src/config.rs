@@ -43,6 +43,9 @@ pub enum Command {
     /// Demand data for planning (aggregated to H3 cells; raw points are never stored).
     #[command(subcommand)]
     Demand(DemandCommand),
+    /// Copy the SQLite store into a new GeoPackage, consistently, while it serves (for
+    /// PostGIS: prints the pg_dump command to use instead).
+    Backup(BackupArgs),
     /// Measure the 15-minute circle of a region offline and write it for GIS tools
     /// (.gpkg), as GeoJSON gaps (.geojson/.json) or as the county table (.csv).
     Coverage(CoverageArgs),
@@ -75,6 +78,12 @@ pub struct ServeArgs {
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Milliseconds a request waits for a PostgreSQL connection before failing with 503
+    /// `store_unavailable` (while the server is down or restarting, or every connection is busy).
+    #[arg(long, env = "YIZHAN_DB_ACQUIRE_TIMEOUT_MS",
+          default_value_t = crate::store::DEFAULT_ACQUIRE_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    pub db_acquire_timeout_ms: u64,
     /// A MaxMind City database (.mmdb) for positions from client IPs.
     #[arg(long, env = "YIZHAN_GEOIP_DB")]
     pub geoip_db: Option<PathBuf>,
@@ -108,6 +117,10 @@ pub struct ServeArgs {
     /// (`X-Forwarded-Proto: https` from a trusted proxy), `always`, or `never`.
     #[arg(long, env = "YIZHAN_COOKIE_SECURE", value_enum, default_value_t = CookieSecure::Auto)]
     pub cookie_secure: CookieSecure,
+    /// When responses carry `Strict-Transport-Security`: `auto` when the request came over
+    /// https (`X-Forwarded-Proto: https` from a trusted proxy), `always`, or `never`.
+    #[arg(long, env = "YIZHAN_HSTS", value_enum, default_value_t = Hsts::Auto)]
+    pub hsts: Hsts,
     /// Problem reports accepted from one client address (IPv6: one /64) per hour.
     #[arg(long, env = "YIZHAN_REPORT_RATE_PER_HOUR", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -188,6 +201,20 @@ pub enum CookieSecure {
     Never,
 }
 
+/// When responses carry `Strict-Transport-Security` (browsers ignore it over plain http, so
+/// it only matters where TLS is terminated in front of the service).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Hsts {
+    /// On responses to requests that came over https through a trusted proxy.
+    #[default]
+    Auto,
+    /// On every response (the service is only reached over https, e.g. through a proxy
+    /// that sends no `X-Forwarded-Proto`).
+    Always,
+    /// Never (HSTS is set by the proxy, or the site is plain http).
+    Never,
+}
+
 /// How workers travel and where opening hours are read: what `serve` answers with and
 /// `coverage` measures with, so both take the same flags and environment.
 #[derive(Debug, Clone, Args)]
@@ -237,6 +264,10 @@ impl ServeArgs {
 pub struct ImportArgs {
     /// A `.csv` or `.geojson`/`.json` file.
     pub file: PathBuf,
+    /// Read CSV text cells byte for byte: a leading `'` before a formula character (how
+    /// exports neutralise formulas) is kept instead of removed. For files from `export --csv-raw`.
+    #[arg(long)]
+    pub csv_raw: bool,
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,
@@ -260,6 +291,23 @@ pub struct ExportArgs {
     /// Output file (standard output when omitted).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Write CSV text cells byte for byte, without the `'` that keeps spreadsheets from running
+    /// a cell starting with `=`, `+`, `-`, `@`, tab or CR as a formula (import with `--csv-raw`).
+    #[arg(long)]
+    pub csv_raw: bool,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Settings of `backup`.
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// The new file (a GeoPackage store of its own).
+    pub out: PathBuf,
+    /// Replace `out` if it exists.
+    #[arg(long)]
+    pub force: bool,
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,
@@ -271,7 +319,15 @@ pub enum UserCommand {
     /// Create an account (the first admin is created this way).
     Add(UserAddArgs),
     /// Set a new password for an account (ends its sessions).
-    Passwd(UserPasswdArgs),
+    Passwd(UserLoginArgs),
+    /// Disable an account: its sessions end at once and it cannot log in (kept for history).
+    Disable(UserLoginArgs),
+    /// Enable a disabled account again.
+    Enable(UserLoginArgs),
+    /// Delete an account that has no history (otherwise disable it).
+    Delete(UserLoginArgs),
+    /// Replace the stations a manager edits.
+    Stations(UserStationsArgs),
 }
 
 /// Settings of `user add`.
@@ -292,12 +348,32 @@ pub struct UserAddArgs {
     pub store: StoreArgs,
 }
 
-/// Settings of `user passwd`.
+/// Settings of `user passwd|disable|enable|delete`: which account.
 #[derive(Debug, Clone, Args)]
-pub struct UserPasswdArgs {
+pub struct UserLoginArgs {
     /// Login name of the account.
     #[arg(long, value_parser = Login::from_str)]
     pub login: Login,
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Settings of `user stations`.
+#[derive(Debug, Clone, Args)]
+pub struct UserStationsArgs {
+    /// Login name of the manager.
+    #[arg(long, value_parser = Login::from_str)]
+    pub login: Login,
+    /// Codes of the stations the manager edits from now on, replacing the current ones
+    /// (repeatable or comma separated; all must name active stations, or nothing changes).
+    #[arg(
+        long = "station",
+        value_name = "CODE",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub stations: Vec<String>,
     /// The store.
     #[command(flatten)]
     pub store: StoreArgs,

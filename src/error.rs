@@ -6,6 +6,10 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+/// Seconds a client is told to wait when the store is unavailable: about how long a pool needs
+/// to notice a restarted server and connect again.
+pub const STORE_RETRY_AFTER_S: u64 = 2;
+
 /// Everything a request can fail with; 5xx are logged and never leak internals.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -29,6 +33,10 @@ pub enum Error {
     /// Logged in but not allowed.
     #[error("{0}")]
     Forbidden(String),
+    /// A state-changing request that rides on the session cookie (or a login) sent from
+    /// another site's page (403 `cross_site`).
+    #[error("{0}")]
+    CrossSite(String),
     /// A conflicting write (e.g. duplicate code).
     #[error("{message}")]
     Conflict {
@@ -69,6 +77,10 @@ pub enum Error {
     /// The request ran out of its time budget (503; the message says what became of it).
     #[error("{0}")]
     Timeout(String),
+    /// The store cannot be reached right now (down, restarting, out of connections): 503 with
+    /// `Retry-After`, so clients and proxies retry instead of treating it as a bug.
+    #[error("the database is unavailable; retry in {STORE_RETRY_AFTER_S} s")]
+    StoreUnavailable(StoreError),
     /// A store failure.
     #[error(transparent)]
     Store(StoreError),
@@ -93,6 +105,7 @@ impl Error {
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::CrossSite(_) => (StatusCode::FORBIDDEN, "cross_site"),
             Error::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Error::PreconditionFailed { .. } => {
                 (StatusCode::PRECONDITION_FAILED, "version_mismatch")
@@ -102,6 +115,7 @@ impl Error {
             Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             Error::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             Error::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            Error::StoreUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             Error::Store(StoreError::DuplicateCode { .. }) => {
                 (StatusCode::CONFLICT, "duplicate_code")
             }
@@ -120,13 +134,19 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let message = if status.is_server_error()
-            && !matches!(self, Error::Busy { .. } | Error::Timeout(_))
-        {
-            tracing::error!(error = ?self, "request failed");
-            "internal error; the details are in the server log".to_string()
-        } else {
-            self.to_string()
+        let message = match &self {
+            // Expected while the database restarts: worth a warning, and the message names
+            // nothing internal.
+            Error::StoreUnavailable(e) => {
+                tracing::warn!(error = %e, "store unavailable");
+                self.to_string()
+            }
+            Error::Busy { .. } | Error::Timeout(_) => self.to_string(),
+            _ if status.is_server_error() => {
+                tracing::error!(error = ?self, "request failed");
+                "internal error; the details are in the server log".to_string()
+            }
+            _ => self.to_string(),
         };
         let mut body = json!({ "error": { "code": code, "message": message } });
         if let Error::PreconditionFailed { current_version } = &self {
@@ -140,11 +160,15 @@ impl IntoResponse for Error {
                 HeaderValue::from_static("Bearer realm=\"yizhan\""),
             );
         }
-        if let Error::TooManyRequests { retry_after_s } | Error::Busy { retry_after_s, .. } = &self
-        {
-            if let Ok(v) = HeaderValue::from_str(&retry_after_s.to_string()) {
-                res.headers_mut().insert(header::RETRY_AFTER, v);
+        let retry_after_s = match &self {
+            Error::TooManyRequests { retry_after_s } | Error::Busy { retry_after_s, .. } => {
+                Some(*retry_after_s)
             }
+            Error::StoreUnavailable(_) => Some(STORE_RETRY_AFTER_S),
+            _ => None,
+        };
+        if let Some(v) = retry_after_s.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+            res.headers_mut().insert(header::RETRY_AFTER, v);
         }
         res
     }
@@ -166,6 +190,7 @@ impl From<StoreError> for Error {
                 code: "already_resolved",
                 message: e.to_string(),
             },
+            e if e.is_unavailable() => Error::StoreUnavailable(e),
             other => Error::Store(other),
         }
     }
@@ -173,3 +198,48 @@ impl From<StoreError> for Error {
 
 /// Shorthand for handler results.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(res: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn unreachable_store_is_503_with_retry_after_and_no_internals() {
+        let refused = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "connect to 10.1.2.3:5432 refused",
+        );
+        let res = Error::from(StoreError::Db(sqlx::Error::Io(refused))).into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            res.headers()[header::RETRY_AFTER],
+            STORE_RETRY_AFTER_S.to_string().as_str()
+        );
+        let body = body_of(res).await;
+        assert_eq!(body["error"]["code"], "store_unavailable");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(!message.contains("10.1.2.3"), "{message}");
+
+        let res = Error::from(StoreError::Db(sqlx::Error::PoolTimedOut)).into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn other_store_failures_stay_500() {
+        let res = Error::from(StoreError::Corrupt {
+            id: 7,
+            reason: "bad geometry".into(),
+        })
+        .into_response();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(res.headers().get(header::RETRY_AFTER).is_none());
+        assert_eq!(body_of(res).await["error"]["code"], "internal");
+    }
+}

@@ -19,7 +19,7 @@
 //! Writers publish a new snapshot (base + small overlay of changed stations); readers load the
 //! current one without locks and never wait.
 
-use crate::domain::{AmenitySet, BBox, LonLat, Station};
+use crate::domain::{AmenitySet, BBox, LonLat, Station, StationState};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -901,10 +901,21 @@ fn ecef_envelope(b: &BBox) -> AABB<[f64; 3]> {
     AABB::from_corners(lo.map(|v| v - margin), hi.map(|v| v + margin))
 }
 
+/// The version each retired station was retired at (its tombstone), so that a state read
+/// before the retirement and applied after it is recognised as older and ignored.
+///
+/// Kept beside the snapshots, not in them: only writers consult it, so folding the overlay
+/// into a new base or replacing the snapshot never drops one. One entry per station retired
+/// since start-up (two `i64`s in a hash table, about 32 bytes): were every one of the ~190,000
+/// stations of the whole country retired, about 6 MB. Ids are never reused, so an entry is
+/// never wrong, only removed when the station becomes active again at a newer version.
+type Tombstones = HashMap<i64, i64>;
+
 /// The shared handle: readers `load()` a snapshot, writers publish new ones one at a time.
 pub struct StationIndex {
     current: ArcSwap<Snapshot>,
-    writer: Mutex<()>,
+    /// Writers queue on this lock, which guards the tombstones.
+    writer: Mutex<Tombstones>,
 }
 
 impl StationIndex {
@@ -912,7 +923,7 @@ impl StationIndex {
     pub fn new(snapshot: Snapshot) -> Self {
         Self {
             current: ArcSwap::from_pointee(snapshot),
-            writer: Mutex::new(()),
+            writer: Mutex::new(Tombstones::new()),
         }
     }
 
@@ -921,35 +932,94 @@ impl StationIndex {
         self.current.load_full()
     }
 
-    /// Publishes changed stations (`None` = no longer active) as given. Writers queue;
-    /// readers don't.
+    fn lock_writer(&self) -> std::sync::MutexGuard<'_, Tombstones> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Publishes changed stations (`None` = no longer active) exactly as given, without
+    /// ordering them by version or consulting tombstones (tests, benchmarks and derived
+    /// indexes: the write path uses [`Self::apply_newer`]). Writers queue; readers don't.
     pub fn apply(&self, changes: Vec<(i64, Option<Station>)>) {
-        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self.lock_writer();
         let next = self.current.load().with_changes(changes);
         self.current.store(Arc::new(next));
     }
 
-    /// Publishes changed stations read from the store, ignoring any older than the one
-    /// indexed: two edits finishing out of order, or a resync that read the store just before
-    /// an edit, must not undo the newer state. Versions only grow, so the check is exact.
-    pub fn apply_newer(&self, changes: Vec<(i64, Option<Station>)>) {
-        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+    /// Publishes station states read from the store, each only if it is newer than what the
+    /// index knows of that station: its indexed version, or the version it was retired at.
+    /// Two edits finishing out of order, or a resync that read the store just before an edit
+    /// or a retirement, must not undo the newer state. Versions only grow (a retirement bumps
+    /// it too), so "latest version wins" is exact; a station active again at a version past
+    /// its tombstone comes back. Publishes nothing when no visible station changed.
+    pub fn apply_newer(&self, changes: Vec<StationState>) {
+        let mut tombstones = self.lock_writer();
         let current = self.current.load();
-        let changes: Vec<_> = changes
-            .into_iter()
-            .filter(|(id, s)| match (s, current.get(*id)) {
-                (Some(new), Some(old)) => new.version > old.version,
-                _ => true,
-            })
-            .collect();
-        if !changes.is_empty() {
-            self.current.store(Arc::new(current.with_changes(changes)));
+        // The newest state per id in this batch, so a batch may carry one id twice.
+        let mut newest: HashMap<i64, StationState> = HashMap::with_capacity(changes.len());
+        for change in changes {
+            match newest.get(&change.id()) {
+                Some(seen) if seen.version() >= change.version() => {}
+                _ => {
+                    newest.insert(change.id(), change);
+                }
+            }
+        }
+        let mut visible = Vec::new();
+        for (id, change) in newest {
+            let indexed = current.get(id).map(|s| s.version);
+            let known = indexed.max(tombstones.get(&id).copied());
+            if known.is_some_and(|k| change.version() <= k) {
+                continue;
+            }
+            match change {
+                StationState::Active(s) => {
+                    tombstones.remove(&id);
+                    visible.push((id, Some(s)));
+                }
+                StationState::Retired { version, .. } => {
+                    tombstones.insert(id, version);
+                    if indexed.is_some() {
+                        visible.push((id, None));
+                    }
+                }
+            }
+        }
+        if !visible.is_empty() {
+            self.current.store(Arc::new(current.with_changes(visible)));
         }
     }
 
-    /// Replaces everything (a full resync from the store).
+    /// Whether a state of station `id` at `version` is newer than what the index knows of it
+    /// (its indexed version or its tombstone): the resync reads only such stations.
+    pub fn is_newer(&self, id: i64, version: i64) -> bool {
+        let tombstones = self.lock_writer();
+        let indexed = self.current.load().get(id).map(|s| s.version);
+        indexed
+            .max(tombstones.get(&id).copied())
+            .is_none_or(|known| version > known)
+    }
+
+    /// The version station `id` was retired at, if the index saw it retired.
+    pub fn tombstone(&self, id: i64) -> Option<i64> {
+        self.lock_writer().get(&id).copied()
+    }
+
+    /// Replaces every station (a full reload from the store), ordered against the tombstones
+    /// like any change: a station read at or below the version it was retired at stays out
+    /// (the reload read it before the retirement), one read active at a newer version comes
+    /// back and loses its tombstone.
     pub fn replace<S: Into<Arc<Station>>>(&self, stations: Vec<S>) {
-        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tombstones = self.lock_writer();
+        let stations: Vec<Arc<Station>> = stations
+            .into_iter()
+            .map(Into::into)
+            .filter(|s| tombstones.get(&s.id).is_none_or(|&t| s.version > t))
+            .collect();
+        if !tombstones.is_empty() {
+            for s in &stations {
+                tombstones.remove(&s.id);
+            }
+        }
         let tz = self.current.load().tz;
         let generation = self.current.load().generation + 1;
         let mut next = Snapshot::build(stations, tz);

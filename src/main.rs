@@ -25,6 +25,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Serve(args)) => serve(args).await,
         Some(Command::Import(args)) => yizhan::cli::run_import(args).await,
         Some(Command::Export(args)) => yizhan::cli::run_export(args).await,
+        Some(Command::Backup(args)) => yizhan::cli::run_backup(args).await,
         Some(Command::User(cmd)) => yizhan::cli::run_user(cmd).await,
         Some(Command::Regions(cmd)) => yizhan::cli::run_regions(cmd).await,
         Some(Command::Demand(cmd)) => yizhan::cli::run_demand(cmd).await,

@@ -66,7 +66,10 @@ impl Application {
     /// Opens everything the configuration names and binds the listener (port 0 picks a free one).
     pub async fn build(args: ServeArgs) -> anyhow::Result<Self> {
         let travel = args.travel.model()?;
-        let store = store::connect(&args.store.database_url)
+        let store_options = store::StoreOptions {
+            acquire_timeout: std::time::Duration::from_millis(args.db_acquire_timeout_ms),
+        };
+        let store = store::connect_with(&args.store.database_url, store_options)
             .await
             .with_context(|| format!("opening the store {}", args.store.database_url))?;
         if args.seed {
@@ -119,10 +122,12 @@ impl Application {
             );
             counter
         });
+        let sync = Arc::new(crate::sync::SyncStatus::default());
         crate::sync::spawn(
             store.clone(),
             index.clone(),
             std::time::Duration::from_secs(args.resync_seconds.max(1)),
+            sync.clone(),
         );
         let geoip = match &args.geoip_db {
             Some(path) => Some(Arc::new(GeoIp::open(path)?)),
@@ -136,6 +141,7 @@ impl Application {
                 travel,
                 trusted_proxies: args.trusted_proxies.clone(),
                 nearest_engine: args.nearest_engine,
+                hsts: args.hsts,
             }),
             metrics: Arc::new(http::metrics::Metrics::default()),
             admission: Arc::new(
@@ -155,6 +161,7 @@ impl Application {
             report_limiter: Arc::new(http::reports::ReportLimiter::new(args.report_rate_per_hour)),
             coverage,
             query_counter,
+            sync,
         };
         let router = http::app(state.clone(), web_dir(args.web_dir.clone()));
         let listener = TcpListener::bind(args.listen)

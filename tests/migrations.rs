@@ -99,19 +99,21 @@ async fn planner_migration_keeps_accounts_sessions_and_assigned_stations() {
 
     for _reopen in 0..2 {
         let store = db.connect().await;
-        let (mgr, stored_hash) = store
+        let record = store
             .account_by_login(&Login::new("mgr.old").unwrap())
             .await
             .unwrap()
             .expect("the manager survives");
+        let (mgr, stored_hash) = (record.account, record.password_hash);
         assert_eq!((mgr.id, mgr.role), (1, Role::Manager));
         assert_eq!(mgr.stations, [1, 3], "assigned stations survive");
         assert_eq!(stored_hash, hash);
-        let (admin, _) = store
+        let admin = store
             .account_by_login(&Login::new("admin.old").unwrap())
             .await
             .unwrap()
-            .expect("the admin survives");
+            .expect("the admin survives")
+            .account;
         assert_eq!((admin.id, admin.role), (2, Role::Admin));
         let session = store
             .session_account(&token_hash("old session token"), chrono::Utc::now())
@@ -132,5 +134,51 @@ async fn planner_migration_keeps_accounts_sessions_and_assigned_stations() {
         .await
         .unwrap();
     assert!(planner > 7, "id {planner} was handed out before");
+    store.close().await;
+}
+
+/// Accounts written before the disabled flag existed open enabled: they log in, their sessions
+/// live on, and they can be disabled and enabled like new ones.
+#[tokio::test]
+async fn disabled_flag_migration_keeps_existing_accounts_enabled() {
+    let db = TestDb::unmigrated().await;
+    let hash = hash_password("an old password").unwrap();
+    let t = "'2025-01-01T00:00:00Z'";
+    let sql = format!(
+        "INSERT INTO accounts (id, login, password_hash, role, created_at, updated_at) \
+           VALUES (1, 'mgr.before', '{hash}', 'manager', {t}, {t}), \
+                  (2, 'plan.before', '{hash}', 'planner', {t}, {t}); \
+         INSERT INTO sessions (token_hash, account_id, created_at, expires_at) \
+           VALUES ('{}', 1, {t}, '2099-01-01T00:00:00Z');",
+        token_hash("a session from before")
+    );
+    write_before(&db, 8, &sql).await;
+
+    let store = db.connect().await;
+    for login in ["mgr.before", "plan.before"] {
+        let record = store
+            .account_by_login(&Login::new(login).unwrap())
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{login} survives"));
+        assert_eq!(record.disabled_at, None, "{login} stays enabled");
+        assert_eq!(record.password_hash, hash);
+    }
+    let session = store
+        .session_account(&token_hash("a session from before"), chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(session.map(|a| a.id), Some(1), "the session survives");
+    // The new column works on the old rows.
+    let mgr = Login::new("mgr.before").unwrap();
+    assert!(store.set_account_disabled(&mgr, true).await.unwrap());
+    assert!(store
+        .account_by_login(&mgr)
+        .await
+        .unwrap()
+        .unwrap()
+        .disabled_at
+        .is_some());
+    assert!(store.set_account_disabled(&mgr, false).await.unwrap());
     store.close().await;
 }

@@ -172,6 +172,62 @@ async fn bad_patches_get_400_and_change_nothing() {
     assert_eq!(history[0].actor.login, "import");
 }
 
+/// Only absolute http(s) URLs are photos: PATCH and create share the rule (import too, see
+/// `cli_import_export.rs`), and a refused URL changes nothing.
+#[tokio::test]
+async fn photo_urls_other_than_http_or_https_get_400() {
+    let (app, a, _) = two_stations().await;
+    let mgr = token_for(&app, "mgr_a", Role::Manager, &["JX-A"]).await;
+    let admin = token_for(&app, "boss", Role::Admin, &[]).await;
+    let hostile = [
+        "javascript:alert(document.cookie)",
+        "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+        "file:///etc/passwd",
+        "//evil.example/p.jpg",
+        "vbscript:msgbox(1)",
+    ];
+    for url in hostile {
+        let res = patch(&app, &mgr, a, Some("\"1\""), json!({ "photo_url": url })).await;
+        let (status, err) = json_of(res, "PATCH photo_url").await;
+        common::assert_error(
+            url,
+            status,
+            &err,
+            StatusCode::BAD_REQUEST,
+            "invalid_photo_url",
+        );
+
+        let res = app
+            .client
+            .post(app.url("/api/v1/stations"))
+            .bearer_auth(&admin)
+            .json(
+                &json!({"code": "JX-PHOTO", "name": "（示例）照片", "county": "360102",
+                          "lat": 28.69, "lon": 115.89, "opening_hours": "24/7", "photo_url": url}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let (status, err) = json_of(res, "create with photo_url").await;
+        common::assert_error(
+            url,
+            status,
+            &err,
+            StatusCode::BAD_REQUEST,
+            "invalid_photo_url",
+        );
+    }
+    let (_, s) = app.get_json(&format!("/api/v1/stations/{a}")).await;
+    assert_eq!(s["properties"]["version"], 1, "nothing was written: {s}");
+    assert_eq!(app.count().await, 2, "nothing was created");
+
+    let good = "https://example.org/photos/a.jpg";
+    let res = patch(&app, &mgr, a, Some("\"1\""), json!({ "photo_url": good })).await;
+    let (status, s) = json_of(res, "PATCH a good photo_url").await;
+    assert_eq!(status, StatusCode::OK, "{s}");
+    assert_eq!(s["properties"]["photo_url"], good);
+}
+
 #[tokio::test]
 async fn temporary_closure_hides_a_station_from_open_now_until_it_ends() {
     let (app, a, _) = two_stations().await;

@@ -4,6 +4,7 @@
 
 use super::service::CoverageResult;
 use super::Figures;
+use crate::domain::CsvText;
 use std::fmt;
 
 /// One figure as written: a count or a measure.
@@ -90,9 +91,22 @@ pub fn figure_columns(with_demand: bool) -> Vec<FigureColumn> {
 }
 
 /// The county table as CSV: `adcode,name,` then the figure columns; counties worst first,
-/// then a `total` row.
+/// then a `total` row. Names are neutralised against spreadsheet formulas (see [`CsvText`]).
 pub fn counties_csv(r: &CoverageResult) -> Result<String, csv::Error> {
-    let columns = figure_columns(r.demand.is_some());
+    table_csv(
+        &r.counties_worst_first,
+        &r.coverage.total,
+        r.demand.is_some(),
+    )
+}
+
+/// County rows in the given order, then the `total` row, as CSV.
+fn table_csv(
+    counties: &[Figures],
+    total: &Figures,
+    with_demand: bool,
+) -> Result<String, csv::Error> {
+    let columns = figure_columns(with_demand);
     let mut w = csv::Writer::from_writer(Vec::new());
     let header = ["adcode", "name"]
         .into_iter()
@@ -108,11 +122,13 @@ pub fn counties_csv(r: &CoverageResult) -> Result<String, csv::Error> {
             )
             .collect()
     };
-    for f in &r.counties_worst_first {
+    for f in counties {
         let code = f.adcode.map(|c| c.to_string()).unwrap_or_default();
-        w.write_record(row(f, code, f.name.clone().unwrap_or_default()))?;
+        // Region names come from imported files: never a formula in a spreadsheet.
+        let name = CsvText::Neutralised.write(f.name.as_deref().unwrap_or(""));
+        w.write_record(row(f, code, name.into_owned()))?;
     }
-    w.write_record(row(&r.coverage.total, "total".into(), String::new()))?;
+    w.write_record(row(total, "total".into(), String::new()))?;
     let bytes = w
         .into_inner()
         .map_err(|e| csv::Error::from(e.into_error()))?;
@@ -148,5 +164,25 @@ mod tests {
         assert_eq!((cols[8].get)(&f), Some(Figure::Measure(2.5)));
         assert_eq!((cols[9].get)(&f), None);
         assert!(cols[0].is_count && !cols[2].is_count);
+    }
+
+    #[test]
+    fn county_names_that_look_like_formulas_are_neutralised_and_figures_are_not() {
+        let county = Figures {
+            adcode: Some(crate::domain::Adcode::new(360102).expect("a valid adcode")),
+            name: Some("=HYPERLINK(\"http://x\",\"东湖区\")".into()),
+            cells: 3,
+            covered_share: -0.0,
+            ..Figures::default()
+        };
+        let text = table_csv(&[county], &Figures::default(), false).unwrap();
+        let mut rows = csv::Reader::from_reader(text.as_bytes()).into_records();
+        let first = rows.next().unwrap().unwrap();
+        assert_eq!(&first[0], "360102");
+        assert_eq!(&first[1], "'=HYPERLINK(\"http://x\",\"东湖区\")");
+        assert_eq!(&first[2], "3");
+        // A figure is a number, its sign kept.
+        assert_eq!(&first[7], "-0");
+        assert_eq!(&rows.next().unwrap().unwrap()[0], "total");
     }
 }

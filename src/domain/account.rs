@@ -18,6 +18,9 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role.
+    pub const ALL: [Role; 3] = [Role::Admin, Role::Manager, Role::Planner];
+
     /// The stored and serialized name (`admin`, `manager`, `planner`).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -15,6 +15,18 @@ pub enum Crs {
 }
 
 impl Crs {
+    /// Every system, in contract order.
+    pub const ALL: [Crs; 3] = [Crs::Wgs84, Crs::Gcj02, Crs::Bd09];
+
+    /// The key used in the API (`wgs84`, `gcj02`, `bd09`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Crs::Wgs84 => "wgs84",
+            Crs::Gcj02 => "gcj02",
+            Crs::Bd09 => "bd09",
+        }
+    }
+
     /// Converts a client's coordinates to WGS-84.
     pub fn to_wgs84(self, lon: f64, lat: f64) -> (f64, f64) {
         match self {
@@ -52,11 +64,13 @@ impl FromStr for Crs {
     type Err = Invalid;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "wgs84" | "epsg:4326" => Ok(Crs::Wgs84),
-            "gcj02" => Ok(Crs::Gcj02),
-            "bd09" => Ok(Crs::Bd09),
-            _ => Err(Invalid::new(
+        let key = s.to_ascii_lowercase();
+        if key == "epsg:4326" {
+            return Ok(Crs::Wgs84);
+        }
+        match Crs::ALL.into_iter().find(|c| c.as_str() == key) {
+            Some(c) => Ok(c),
+            None => Err(Invalid::new(
                 "invalid_crs",
                 format!("crs must be wgs84, gcj02 or bd09, got {s:?}"),
             )),

@@ -22,6 +22,8 @@ pub mod patch;
 pub mod region;
 /// Rider problem reports (纠错) and their resolution.
 pub mod report;
+/// CSV text cells that spreadsheets would run as formulas, and their neutral form.
+pub mod spreadsheet;
 /// Stations as stored and served.
 pub mod station;
 /// Travel modes and the straight-line travel-time model.
@@ -35,7 +37,8 @@ pub use hours::Hours;
 pub use lonlat::LonLat;
 pub use patch::StationPatch;
 pub use region::{Adcode, Region, RegionLevel, RegionSet};
-pub use station::{NewStation, Station, TemporaryClosure};
+pub use spreadsheet::CsvText;
+pub use station::{NewStation, Station, StationState, TemporaryClosure};
 pub use travel::{Mode, TravelModel};
 
 /// A value that failed validation: a stable machine code and a message for people.

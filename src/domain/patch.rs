@@ -1,4 +1,4 @@
-use super::station::{optional_text, required_text, validate_county};
+use super::station::{optional_text, required_text, validate_county, validate_photo_url};
 use super::{AmenitySet, Hours, Invalid, LonLat, Station, TemporaryClosure};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
@@ -115,14 +115,21 @@ impl StationPatch {
             }
             s.temporary_closure = v;
         }
-        for (field, patch, slot) in [
-            ("phone", self.phone, &mut s.phone),
-            ("photo_url", self.photo_url, &mut s.photo_url),
-            ("notes", self.notes, &mut s.notes),
+        type Check = fn(Option<&str>) -> Result<(), Invalid>;
+        let phone: Check = |v| optional_text("phone", v);
+        let notes: Check = |v| optional_text("notes", v);
+        for (patch, slot, check) in [
+            (self.phone, &mut s.phone, phone),
+            (
+                self.photo_url,
+                &mut s.photo_url,
+                validate_photo_url as Check,
+            ),
+            (self.notes, &mut s.notes, notes),
         ] {
             if let Some(v) = patch {
                 let v = v.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
-                optional_text(field, v.as_deref())?;
+                check(v.as_deref())?;
                 *slot = v;
             }
         }

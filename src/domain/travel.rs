@@ -14,18 +14,32 @@ pub enum Mode {
     Ebike,
 }
 
+impl Mode {
+    /// Every mode, in contract order.
+    pub const ALL: [Mode; 2] = [Mode::Walk, Mode::Ebike];
+
+    /// The key used in the API (`walk`, `ebike`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Walk => "walk",
+            Mode::Ebike => "ebike",
+        }
+    }
+}
+
 impl FromStr for Mode {
     type Err = Invalid;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "walk" => Ok(Mode::Walk),
-            "ebike" => Ok(Mode::Ebike),
-            _ => Err(Invalid::new(
-                "invalid_mode",
-                format!("mode must be walk or ebike, got {s:?}"),
-            )),
-        }
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                Invalid::new(
+                    "invalid_mode",
+                    format!("mode must be walk or ebike, got {s:?}"),
+                )
+            })
     }
 }
 

@@ -2,13 +2,16 @@
 //!
 //! A session token is 256 random bits handed out once, at login, both in an HttpOnly cookie
 //! (the web app) and in the reply body (API clients send it as `Authorization: Bearer`).
-//! The store keeps only its SHA-256. Cookie requests are safe from cross-site forgery because
-//! the cookie is `SameSite=Strict`.
+//! The store keeps only its SHA-256. Cookie requests are guarded against cross-site forgery
+//! twice: the cookie is `SameSite=Strict`, and [`super::same_origin`] refuses state-changing
+//! requests that carry it from another site.
 
 use super::extract::{ApiJson, ClientIp};
 use super::{ApiConfig, AppState};
+use crate::auth::hashing::{HashingQueue, Shed};
+use crate::auth::throttle::{login_key, LoginThrottle};
 use crate::auth::{
-    dummy_hash, ip_rate_key, new_session_token, token_hash, verify_password, RateLimiter,
+    dummy_hash, ip_rate_key, log_tag, new_session_token, token_hash, verify_password,
 };
 use crate::config::CookieSecure;
 use crate::domain::{Account, Login, Role};
@@ -22,38 +25,29 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::Semaphore;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "yizhan_session";
-/// Failed logins allowed per login name within [`LOGIN_FAILURE_WINDOW`].
-pub const LOGIN_FAILURES_PER_LOGIN: u32 = 5;
-/// Failed logins allowed per client IP within [`LOGIN_FAILURE_WINDOW`].
-pub const LOGIN_FAILURES_PER_IP: u32 = 20;
-/// The window failed logins are counted in.
-pub const LOGIN_FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// The one message for a wrong password and an unknown login alike.
+/// The one message for a wrong password, an unknown login and a disabled account alike.
 const BAD_CREDENTIALS: &str = "wrong login or password";
+/// The address key of a request without a peer address (never one over a socket).
+const NO_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
-/// Session policy and the login limiters, shared by the auth routes.
+/// Session policy, the login limits and the password-check queue, shared by the auth routes.
 pub struct AuthState {
     /// How long a session lasts.
     pub session_ttl: chrono::Duration,
     /// When the cookie is `Secure`.
     pub cookie_secure: CookieSecure,
-    /// Failed logins per (normalised) login name. Attempts are counted as they start and
-    /// given back when they succeed.
-    pub login_failures: RateLimiter<String>,
-    /// Failed logins per client address (keyed by [`ip_rate_key`]).
-    pub ip_failures: RateLimiter<IpAddr>,
-    /// Bounds concurrent argon2 work (each hash holds ~19 MiB and a core for tens of ms).
-    hashing: Semaphore,
+    /// Brute-force protection (per login and address, per address, paced per login).
+    pub throttle: LoginThrottle,
+    /// Bounds the argon2 work and the logins waiting for it; the excess is shed with 503.
+    pub hashing: HashingQueue,
 }
 
 impl AuthState {
@@ -61,13 +55,11 @@ impl AuthState {
     pub fn new(session_ttl_hours: u32, cookie_secure: CookieSecure) -> Self {
         // Computed now so the first unknown-login attempt is not slower than the others.
         let _ = dummy_hash();
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             session_ttl: chrono::Duration::hours(i64::from(session_ttl_hours)),
             cookie_secure,
-            login_failures: RateLimiter::new(LOGIN_FAILURES_PER_LOGIN, LOGIN_FAILURE_WINDOW),
-            ip_failures: RateLimiter::new(LOGIN_FAILURES_PER_IP, LOGIN_FAILURE_WINDOW),
-            hashing: Semaphore::new(cores * 2),
+            throttle: LoginThrottle::default(),
+            hashing: HashingQueue::per_core(),
         }
     }
 
@@ -151,7 +143,17 @@ enum Resolved {
 
 /// The session token a request carries: bearer first, then cookie.
 pub fn request_token(headers: &HeaderMap) -> Option<String> {
-    let bearer = headers
+    bearer_token(headers).or_else(|| cookie_token(headers))
+}
+
+/// Whether the request's credentials are the session cookie: it carries one and no bearer
+/// token (which would win). Only such requests can be forged by another site.
+pub fn rides_on_session_cookie(headers: &HeaderMap) -> bool {
+    bearer_token(headers).is_none() && cookie_token(headers).is_some()
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    headers
         .get_all(header::AUTHORIZATION)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -160,17 +162,18 @@ pub fn request_token(headers: &HeaderMap) -> Option<String> {
             scheme
                 .eq_ignore_ascii_case("bearer")
                 .then(|| rest.trim().to_string())
-        });
-    bearer.or_else(|| {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
-            .map(|(_, value)| value.to_string())
-    })
+        })
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+        .map(|(_, value)| value.to_string())
 }
 
 /// Whether a string could be one of our tokens (saves a store round trip on junk).
@@ -342,7 +345,7 @@ pub struct AccountView {
     /// Login name.
     pub login: String,
     /// `admin`, `manager` or `planner`.
-    #[schema(value_type = String, example = "manager")]
+    #[schema(value_type = super::openapi::RoleSchema, example = "manager")]
     pub role: Role,
     /// Ids of the stations a manager edits (admins edit all, planners none).
     pub stations: Vec<i64>,
@@ -370,15 +373,6 @@ pub struct LoginReply {
     pub account: AccountView,
 }
 
-/// The limiter key of a login attempt: what [`Login`] would normalise to, bounded in size
-/// even when the attempt is not a valid login.
-fn limiter_key(raw: &str) -> String {
-    raw.chars()
-        .take(80)
-        .collect::<String>()
-        .to_ascii_lowercase()
-}
-
 /// Opens a session.
 #[utoipa::path(
     post, path = "/api/v1/auth/login", tag = "auth",
@@ -387,8 +381,13 @@ fn limiter_key(raw: &str) -> String {
         (status = 200, description = "Logged in; the token is also set as the HttpOnly `yizhan_session` cookie",
          body = LoginReply, headers(("Set-Cookie" = String))),
         (status = 400, description = "Malformed body or unknown field"),
-        (status = 401, description = "Wrong login or password (the same reply for both)"),
-        (status = 429, description = "Too many failed attempts for this login or from this address", headers(("Retry-After" = u64))),
+        (status = 401, description = "Wrong login or password, or a disabled account (the same reply for all)"),
+        (status = 413, description = "Body larger than 64 KiB"),
+        (status = 403, description = "`cross_site`: sent from another site's page (`Sec-Fetch-Site` or `Origin`)"),
+        (status = 429, description = "Too many failed attempts from this address, or this login is being tried \
+         from many addresses and is paced: retry after `Retry-After` seconds", headers(("Retry-After" = u64))),
+        (status = 503, description = "`busy`: too many logins are being checked; retry after `Retry-After` seconds",
+         headers(("Retry-After" = u64))),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -399,50 +398,54 @@ pub async fn login(
     Https(https): Https,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response> {
-    let key = limiter_key(req.login.trim());
-    let ip = ip.map(ip_rate_key);
-    // Every attempt is counted before the password is checked, so parallel guesses cannot
-    // exceed the quota; a successful one is given back below.
-    auth.login_failures
-        .check(&key)
-        .map_err(|retry_after_s| Error::TooManyRequests { retry_after_s })?;
-    if let Some(ip) = ip {
-        if let Err(retry_after_s) = auth.ip_failures.check(&ip) {
-            auth.login_failures.refund(&key);
-            return Err(Error::TooManyRequests { retry_after_s });
+    let key = login_key(&req.login);
+    let addr = ip.map_or(NO_ADDRESS, ip_rate_key);
+    // Counted as a failure up front, so parallel guesses cannot exceed a quota; given back
+    // on success, or when the request ends before a verdict.
+    let attempt = auth.throttle.begin(&key, addr).map_err(|refused| {
+        tracing::info!(limit = refused.limit.as_str(), ip = %addr, "login refused: rate limited");
+        Error::TooManyRequests {
+            retry_after_s: refused.retry_after_s,
         }
-    }
+    })?;
+    let place = auth.hashing.admit(addr).map_err(|shed| Error::Busy {
+        message: match shed {
+            Shed::Full => "too many logins are being checked; try again in a second".into(),
+            Shed::AddressBusy => "a login from this address is still being checked".into(),
+        },
+        retry_after_s: 1,
+    })?;
 
     let found = match Login::new(req.login.trim()) {
         Ok(login) => store.account_by_login(&login).await?,
         Err(_) => None,
     };
-    let permit = auth
-        .hashing
-        .acquire()
-        .await
-        .map_err(|e| anyhow::anyhow!("hashing semaphore closed: {e}"))?;
-    // An unknown login is checked against a dummy hash, so both failures take the same time.
+    // An unknown login is checked against a dummy hash, so both failures take the same time;
+    // a disabled account is checked against its own hash for the same reason.
     let phc = found
         .as_ref()
-        .map_or_else(|| dummy_hash().to_string(), |(_, h)| h.clone());
+        .map_or_else(|| dummy_hash().to_string(), |r| r.password_hash.clone());
     let password = req.password;
-    let matches = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
-        .await
-        .map_err(|e| anyhow::anyhow!("password check failed: {e}"))?;
-    drop(permit);
+    let matches = place.run(move || verify_password(&password, &phc)).await?;
+    drop(place);
 
     let account = match found {
-        Some((account, _)) if matches => account,
-        _ => {
-            tracing::info!(login = %key, ip = ?ip, "failed login");
+        Some(r) if matches && r.disabled_at.is_none() => r.account,
+        Some(r) if matches => {
+            attempt.failed();
+            tracing::warn!(account_id = r.account.id, login = %r.account.login, ip = %addr,
+                "login refused: the account is disabled");
+            return Err(Error::Unauthorized(BAD_CREDENTIALS.into()));
+        }
+        other => {
+            attempt.failed();
+            // Never the attempted name: it is sometimes a password typed into the wrong field.
+            tracing::info!(login_tag = %log_tag(&key), account_id = other.map(|r| r.account.id),
+                ip = %addr, "failed login");
             return Err(Error::Unauthorized(BAD_CREDENTIALS.into()));
         }
     };
-    auth.login_failures.clear(&key);
-    if let Some(ip) = ip {
-        auth.ip_failures.refund(&ip);
-    }
+    attempt.succeeded();
 
     let token = new_session_token();
     let now = Utc::now();
@@ -479,7 +482,10 @@ fn header_value(s: String) -> Result<HeaderValue> {
 /// Idempotent: without a live session it still answers 204.
 #[utoipa::path(
     post, path = "/api/v1/auth/logout", tag = "auth",
-    responses((status = 204, description = "Session ended; the cookie is cleared", headers(("Set-Cookie" = String)))),
+    responses(
+        (status = 204, description = "Session ended; the cookie is cleared", headers(("Set-Cookie" = String))),
+        (status = 403, description = "`cross_site`: a cookie logout sent from another site's page"),
+    ),
     security((), ("bearer" = []), ("cookie" = []))
 )]
 #[tracing::instrument(skip_all)]

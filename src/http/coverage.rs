@@ -4,6 +4,10 @@
 
 use super::auth::MaybeUser;
 use super::extract::{ApiJson, ApiQuery};
+use super::openapi::{
+    AdcodeSchema, BboxSchema, CrsSchema, DemandSchema, FormatSchema, ModeSchema, OpenSchema,
+    WeightSchema,
+};
 use super::AppState;
 use crate::coverage::service::{
     Area, CoverageError, CoverageResult, CoverageService, DemandSource,
@@ -29,6 +33,14 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub const MAX_K: usize = 50;
 /// Most hypothetical stations one what-if carries.
 pub const MAX_WHAT_IF_STATIONS: usize = 100;
+/// What `open` takes: all stations count, or only those open around the clock.
+pub const OPEN_VALUES: [&str; 2] = ["any", "24h"];
+/// What `format` takes.
+pub const FORMATS: [&str; 3] = ["json", "cells", "csv"];
+/// What `demand` takes.
+pub const DEMAND_VALUES: [&str; 3] = ["import", "queries", "none"];
+/// What `weight` takes.
+pub const WEIGHTS: [&str; 2] = ["area", "demand"];
 /// How long a coverage request waits for the computation slot before a 503.
 const COMPUTE_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -40,42 +52,93 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(coverage_what_if))
 }
 
-/// What every coverage question says: where, how, how far. Values arrive as text and are
-/// parsed into [`Ask`] so every mistake gets a precise message.
+/// The query of `GET /api/v1/coverage`: where, how, how far, and in what format. Values arrive
+/// as text and are parsed into [`Ask`] so every mistake gets a precise message.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CoverageParams {
-    /// A province, city or county adcode (e.g. `360100`); or give `bbox`.
+    /// A province, city or county adcode (e.g. `360100`); or give `bbox` (one of the two).
+    #[param(value_type = Option<AdcodeSchema>, inline)]
     region: Option<String>,
     /// `w,s,e,n` in WGS-84 degrees instead of a region (sides ≤ 10°).
+    #[param(value_type = Option<BboxSchema>, inline)]
     bbox: Option<String>,
-    /// `walk` (default) or `ebike`.
+    /// Travel mode (default `walk`).
+    #[param(value_type = Option<ModeSchema>, inline)]
     mode: Option<String>,
-    /// Covered means a station within this many minutes (default 15, at most 120).
-    #[param(value_type = Option<f64>)]
+    /// Covered means a station within this many minutes (default 15).
+    #[param(value_type = Option<f64>, exclusive_minimum = 0, maximum = 120)]
     minutes: Option<String>,
-    /// H3 resolution 7–10 (default 9, cells of ~0.1 km²).
-    #[param(value_type = Option<u8>)]
+    /// H3 resolution (default 9, cells of ~0.1 km²).
+    #[param(value_type = Option<u8>, minimum = 7, maximum = 10)]
     res: Option<String>,
     /// `any` (default: temporarily closed stations count too) or `24h` (only stations open
     /// around the clock).
+    #[param(value_type = Option<OpenSchema>, inline)]
     open: Option<String>,
     /// `json` (default), `cells` (every cell's minutes) or `csv` (the county table).
+    #[param(value_type = Option<FormatSchema>, inline)]
     format: Option<String>,
     /// Demand to weigh cells by: `import` (imported points; the default for planners and
     /// admins when some exist), `queries` (counted nearest-query origins) or `none`.
-    /// Planner or admin only.
+    /// `import` and `queries` need a planner or admin.
+    #[param(value_type = Option<DemandSchema>, inline)]
     demand: Option<String>,
-    /// Suggestions only: how many sites (1–50, default 10).
-    #[param(value_type = Option<u32>)]
-    k: Option<String>,
-    /// Suggestions only: maximise covered `area` (default) or `demand`.
-    weight: Option<String>,
 }
 
 impl CoverageParams {
     /// The question these parameters ask (the parts every coverage endpoint shares).
+    fn ask(&self) -> Result<Ask> {
+        parse_ask(
+            self.region.as_deref(),
+            self.bbox.as_deref(),
+            self.mode.as_deref(),
+            self.minutes.as_deref(),
+            self.res.as_deref(),
+            self.open.as_deref(),
+            self.demand.as_deref(),
+        )
+    }
+}
+
+/// The query of `GET /api/v1/coverage/suggestions`: the coverage question, and how many sites
+/// to suggest by what weight.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SuggestionParams {
+    /// A province, city or county adcode (e.g. `360100`); or give `bbox` (one of the two).
+    #[param(value_type = Option<AdcodeSchema>, inline)]
+    region: Option<String>,
+    /// `w,s,e,n` in WGS-84 degrees instead of a region (sides ≤ 10°).
+    #[param(value_type = Option<BboxSchema>, inline)]
+    bbox: Option<String>,
+    /// Travel mode (default `walk`).
+    #[param(value_type = Option<ModeSchema>, inline)]
+    mode: Option<String>,
+    /// Covered means a station within this many minutes (default 15).
+    #[param(value_type = Option<f64>, exclusive_minimum = 0, maximum = 120)]
+    minutes: Option<String>,
+    /// H3 resolution (default 9).
+    #[param(value_type = Option<u8>, minimum = 7, maximum = 10)]
+    res: Option<String>,
+    /// `any` (default) or `24h` (only stations open around the clock).
+    #[param(value_type = Option<OpenSchema>, inline)]
+    open: Option<String>,
+    /// Demand to weigh cells by (`import` and `queries` need a planner or admin).
+    #[param(value_type = Option<DemandSchema>, inline)]
+    demand: Option<String>,
+    /// How many sites (default 10).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 50)]
+    k: Option<String>,
+    /// Maximise covered `area` (default) or `demand` (planner or admin).
+    #[param(value_type = Option<WeightSchema>, inline)]
+    weight: Option<String>,
+}
+
+impl SuggestionParams {
+    /// The coverage question these parameters ask.
     fn ask(&self) -> Result<Ask> {
         parse_ask(
             self.region.as_deref(),
@@ -347,11 +410,13 @@ fn cells_body(r: &CoverageResult) -> String {
     get, path = "/api/v1/coverage", tag = "coverage",
     params(CoverageParams),
     responses(
-        (status = 200, description = "Figures per county, totals, gaps as GeoJSON MultiPolygons (or every cell with format=cells, or CSV with format=csv)"),
-        (status = 400, description = "Invalid parameter"),
+        (status = 200, description = "Figures per county, totals, gaps as GeoJSON MultiPolygons (or every cell with format=cells, or CSV with format=csv)",
+         content((Object = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "Invalid or unknown parameter, neither or both of region and bbox, or an area too large for the resolution"),
         (status = 401, description = "demand asked for without a session"),
         (status = 403, description = "demand asked for by a manager"),
-        (status = 404, description = "Unknown region"),
+        (status = 404, description = "Unknown region, or a region without counties"),
+        (status = 503, description = "Coverage computations are queued; try again later", headers(("Retry-After" = u64))),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -361,15 +426,9 @@ pub async fn get_coverage(
     MaybeUser(user): MaybeUser,
     ApiQuery(p): ApiQuery<CoverageParams>,
 ) -> Result<Response> {
-    if p.k.is_some() || p.weight.is_some() {
-        return Err(Error::bad_request(
-            "invalid_query",
-            "k and weight belong to /api/v1/coverage/suggestions",
-        ));
-    }
     let ask = p.ask()?;
     let format = p.format.as_deref().unwrap_or("json");
-    if !matches!(format, "json" | "cells" | "csv") {
+    if !FORMATS.contains(&format) {
         return Err(Error::bad_request(
             "invalid_format",
             format!("format must be json, cells or csv, got {format:?}"),
@@ -424,13 +483,15 @@ pub struct SuggestionItem {
 /// Where to build next: k sites chosen greedily (CELF) to cover the most uncovered area or demand.
 #[utoipa::path(
     get, path = "/api/v1/coverage/suggestions", tag = "coverage",
-    params(CoverageParams),
+    params(SuggestionParams),
     responses(
-        (status = 200, description = "Suggested sites with what each adds and the running totals"),
-        (status = 400, description = "Invalid parameter"),
-        (status = 401, description = "weight=demand without a session"),
-        (status = 403, description = "weight=demand by a manager"),
-        (status = 404, description = "Unknown region"),
+        (status = 200, description = "Suggested sites with what each adds and the running totals", body = Object),
+        (status = 400, description = "Invalid or unknown parameter, neither or both of region and bbox, or an area too large for the resolution"),
+        (status = 401, description = "weight=demand or demand asked for without a session"),
+        (status = 403, description = "weight=demand or demand asked for by a manager"),
+        (status = 404, description = "Unknown region, or a region without counties"),
+        (status = 409, description = "weight=demand and no demand data of that kind (`no_demand`)"),
+        (status = 503, description = "Coverage computations are queued; try again later", headers(("Retry-After" = u64))),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -438,14 +499,8 @@ pub async fn coverage_suggestions(
     State(service): State<Arc<CoverageService>>,
     State(index): State<Arc<StationIndex>>,
     MaybeUser(user): MaybeUser,
-    ApiQuery(p): ApiQuery<CoverageParams>,
+    ApiQuery(p): ApiQuery<SuggestionParams>,
 ) -> Result<Response> {
-    if p.format.is_some() {
-        return Err(Error::bad_request(
-            "invalid_query",
-            "format belongs to /api/v1/coverage",
-        ));
-    }
     let ask = p.ask()?;
     let k = match p.k.as_deref() {
         None => 10,
@@ -541,8 +596,10 @@ pub async fn coverage_suggestions(
 #[serde(deny_unknown_fields)]
 pub struct HypotheticalStation {
     /// Latitude (in `crs`).
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: f64,
     /// Longitude (in `crs`).
+    #[schema(minimum = -180, maximum = 180)]
     pub lon: f64,
 }
 
@@ -550,23 +607,32 @@ pub struct HypotheticalStation {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WhatIfRequest {
-    /// A region adcode (or give `bbox`).
+    /// A region adcode (or give `bbox`: one of the two).
+    #[schema(value_type = Option<AdcodeSchema>)]
     pub region: Option<String>,
-    /// `[w, s, e, n]` instead of a region.
+    /// `[w, s, e, n]` instead of a region (west < east, south < north, sides ≤ 10°).
+    #[schema(value_type = Option<Vec<f64>>, min_items = 4, max_items = 4)]
     pub bbox: Option<[f64; 4]>,
-    /// `walk` (default) or `ebike`.
+    /// Travel mode (default `walk`).
+    #[schema(value_type = Option<ModeSchema>)]
     pub mode: Option<String>,
     /// Minutes (default 15).
+    #[schema(exclusive_minimum = 0, maximum = 120)]
     pub minutes: Option<f64>,
-    /// H3 resolution 7–10 (default 9).
+    /// H3 resolution (default 9).
+    #[schema(minimum = 7, maximum = 10)]
     pub res: Option<u8>,
     /// `any` (default) or `24h`.
+    #[schema(value_type = Option<OpenSchema>)]
     pub open: Option<String>,
-    /// `import`, `queries` or `none` (planner or admin only).
+    /// Demand to weigh cells by (`import` and `queries` need a planner or admin).
+    #[schema(value_type = Option<DemandSchema>)]
     pub demand: Option<String>,
-    /// Coordinate system of the stations: `wgs84` (default), `gcj02`, `bd09`.
+    /// Coordinate system of the stations (default `wgs84`).
+    #[schema(value_type = Option<CrsSchema>)]
     pub crs: Option<String>,
-    /// Stations as if they existed (1–100); nothing is saved.
+    /// Stations as if they existed; nothing is saved.
+    #[schema(min_items = 1, max_items = 100)]
     pub stations: Vec<HypotheticalStation>,
 }
 
@@ -576,9 +642,13 @@ pub struct WhatIfRequest {
     post, path = "/api/v1/coverage/what-if", tag = "coverage",
     request_body = WhatIfRequest,
     responses(
-        (status = 200, description = "Coverage with the hypothetical stations, and `before`"),
-        (status = 400, description = "Invalid body"),
-        (status = 404, description = "Unknown region"),
+        (status = 200, description = "Coverage with the hypothetical stations, and `before`", body = Object),
+        (status = 400, description = "Invalid JSON or body, neither or both of region and bbox, or an area too large for the resolution"),
+        (status = 401, description = "demand asked for without a session"),
+        (status = 403, description = "demand asked for by a manager"),
+        (status = 404, description = "Unknown region, or a region without counties"),
+        (status = 413, description = "Body larger than 64 KiB"),
+        (status = 503, description = "Coverage computations are queued; try again later", headers(("Retry-After" = u64))),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -629,4 +699,36 @@ pub async fn coverage_what_if(
     reply["before"] = serde_json::to_value(&before.coverage.total).unwrap_or_default();
     reply["hypothetical"] = json!(extra.len());
     Ok(axum::Json(reply).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_value_is_accepted() {
+        let ask = |open: Option<&str>, demand: Option<&str>| {
+            parse_ask(Some("360102"), None, None, None, None, open, demand)
+        };
+        for open in OPEN_VALUES {
+            assert!(ask(Some(open), None).is_ok(), "{open}");
+        }
+        for demand in DEMAND_VALUES {
+            assert!(ask(None, Some(demand)).is_ok(), "{demand}");
+        }
+        assert!(ask(Some("always"), None).is_err());
+        assert!(ask(None, Some("")).is_err());
+        for mode in crate::domain::Mode::ALL {
+            let a = parse_ask(
+                Some("360102"),
+                None,
+                Some(mode.as_str()),
+                None,
+                None,
+                None,
+                None,
+            );
+            assert_eq!(a.map(|a| a.params.mode).ok(), Some(mode));
+        }
+    }
 }

@@ -69,7 +69,7 @@ pub struct DemandImported {
     request_body(content = String, content_type = "text/csv", description = "lat,lon,weight[,label]"),
     responses(
         (status = 200, description = "Imported", body = DemandImported),
-        (status = 400, description = "A bad row (nothing stored)"),
+        (status = 400, description = "A bad row or header, an empty file (nothing stored), or an unknown parameter"),
         (status = 401, description = "Not logged in"),
         (status = 403, description = "Not a planner or admin"),
         (status = 413, description = "Larger than 16 MiB: use `yizhan demand import`"),

@@ -1,9 +1,14 @@
 use crate::error::Error;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::Response;
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// `Query` whose rejections are our JSON 400s.
 #[derive(Debug, FromRequestParts)]
@@ -86,6 +91,64 @@ where
     }
 }
 
+/// Headers a reverse proxy adds to say who its client was.
+const FORWARDING_HEADERS: [&str; 3] = ["x-forwarded-for", "forwarded", "x-real-ip"];
+
+/// Watches for a reverse proxy nobody declared: with no `--trusted-proxy`, every rider behind
+/// a proxy has the proxy's address, so they all share one rate-limit bucket and one IP
+/// position. The first request that arrives with forwarding headers is reported, once.
+#[derive(Debug, Default)]
+pub struct UndeclaredProxyWatch {
+    warned: AtomicBool,
+}
+
+impl UndeclaredProxyWatch {
+    /// Warns (once) when a request from `peer` carries a forwarding header; true if it did.
+    pub fn observe(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> bool {
+        if self.warned.load(Ordering::Relaxed) {
+            return false;
+        }
+        let Some(header) = FORWARDING_HEADERS
+            .into_iter()
+            .find(|h| headers.contains_key(*h))
+        else {
+            return false;
+        };
+        let Some(peer) = peer.map(|p| p.to_canonical()) else {
+            return false;
+        };
+        if self.warned.swap(true, Ordering::Relaxed) {
+            return false;
+        }
+        let host_net = if peer.is_ipv4() { 32 } else { 128 };
+        tracing::warn!(
+            %peer,
+            header,
+            "a request from {peer} carries {header}, as a reverse proxy's do, but no \
+             --trusted-proxy is set: every client behind that proxy counts as {peer} (one \
+             rate-limit bucket, one IP position). If {peer} is your proxy, start with \
+             --trusted-proxy {peer}/{host_net} (YIZHAN_TRUSTED_PROXIES); if clients reach \
+             yizhan directly, this is harmless. Said once."
+        );
+        true
+    }
+}
+
+/// Middleware feeding every request to an [`UndeclaredProxyWatch`] (installed only when no
+/// `--trusted-proxy` is set).
+pub async fn watch_for_undeclared_proxy(
+    State(watch): State<Arc<UndeclaredProxyWatch>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    watch.observe(req.headers(), peer);
+    next.run(req).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +183,23 @@ mod tests {
             client_ip(&no_header, &trusted),
             Some("10.0.0.2".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn an_undeclared_proxy_is_reported_once() {
+        let watch = UndeclaredProxyWatch::default();
+        let peer = Some("10.0.0.2".parse().unwrap());
+        assert!(
+            !watch.observe(&HeaderMap::new(), peer),
+            "no forwarding header"
+        );
+        let mut forwarded = HeaderMap::new();
+        forwarded.insert("x-real-ip", "1.2.3.4".parse().unwrap());
+        assert!(watch.observe(&forwarded, peer));
+        assert!(!watch.observe(&forwarded, peer), "said once");
+        let other = UndeclaredProxyWatch::default();
+        let mut standard = HeaderMap::new();
+        standard.insert("forwarded", "for=1.2.3.4".parse().unwrap());
+        assert!(other.observe(&standard, peer));
     }
 }

@@ -21,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     params(("id" = i64, Path, description = "Station id")),
     responses(
         (status = 200, description = "`{\"items\":[{id, station_id, actor, action, at, fields, before, after}]}`", body = Object),
+        (status = 400, description = "Id not a 64-bit integer"),
         (status = 401, description = "Not logged in"), (status = 403, description = "Not a manager of this station"),
         (status = 404, description = "No such station"),
     )

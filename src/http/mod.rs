@@ -12,6 +12,8 @@ pub mod coverage;
 pub mod demand;
 /// Extractors whose rejections become our JSON errors, and the client address.
 pub mod extract;
+/// Security headers (CSP, nosniff, Referrer-Policy, framing, HSTS) on every response.
+pub mod headers;
 /// `GET /healthz`.
 pub mod health;
 /// `GET /api/v1/stations/{id}/history`: the audit trail of one station.
@@ -22,30 +24,32 @@ pub mod locate;
 pub mod metrics;
 /// Navigation hand-off links to Amap, Baidu and Tencent maps.
 pub mod nav;
+/// The OpenAPI document's error bodies and closed vocabularies (enumerations).
+pub mod openapi;
 /// `GET /api/v1/regions…`: the administrative regions coverage is measured over.
 pub mod regions;
 /// `/api/v1/stations/{id}/reports…`, `/api/v1/reports`: rider problem reports (纠错).
 pub mod reports;
+/// Refuses state-changing requests that ride on the session cookie from another site.
+pub mod same_origin;
 /// `PATCH/POST/DELETE /api/v1/stations…`: audited, optimistic station changes.
 pub mod station_edits;
 /// `GET /api/v1/stations…`: nearest, in a box, one by id.
 pub mod stations;
 
-use crate::config::NearestEngine;
+use crate::config::{Hsts, NearestEngine};
 use crate::domain::TravelModel;
 use crate::geoip::GeoIp;
 use crate::index::StationIndex;
 use crate::store::Store;
 use auth::SecuritySchemes;
 use axum::extract::{DefaultBodyLimit, FromRef};
-use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
 use axum::Router;
 use ipnet::IpNet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tower_http::set_header::SetResponseHeaderLayer;
-use utoipa::OpenApi;
+use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 /// Largest request body accepted.
@@ -60,6 +64,8 @@ pub struct ApiConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// Index or store (benchmark baseline) for nearest queries.
     pub nearest_engine: NearestEngine,
+    /// When responses carry `Strict-Transport-Security`.
+    pub hsts: Hsts,
 }
 
 /// Everything handlers share; each extracts only the part it needs.
@@ -85,6 +91,8 @@ pub struct AppState {
     pub coverage: Arc<crate::coverage::service::CoverageService>,
     /// Counts nearest-query origins per cell, when `--demand-from-queries` is on.
     pub query_counter: Option<Arc<crate::coverage::queries::QueryCounter>>,
+    /// How closely the index follows other replicas' writes.
+    pub sync: Arc<crate::sync::SyncStatus>,
 }
 
 #[derive(OpenApi)]
@@ -95,13 +103,14 @@ pub struct AppState {
             Errors are `{\"error\":{\"code\",\"message\"}}` with a 4xx/5xx status."
     ),
     tags((name = "stations"), (name = "coverage"), (name = "locate"), (name = "auth"), (name = "ops")),
+    components(schemas(openapi::ErrorReply, openapi::ErrorDetail)),
     modifiers(&SecuritySchemes)
 )]
 struct ApiDoc;
 
 /// The API routes and the OpenAPI document generated from them (so the two cannot drift).
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(stations::router())
         .merge(station_edits::router())
         .merge(history::router())
@@ -113,7 +122,12 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(coverage::router())
         .merge(demand::router())
         .merge(health::router())
-        .split_for_parts()
+        .split_for_parts();
+    // After the merge: these edit what the routes documented.
+    openapi::ErrorBodies.modify(&mut doc);
+    reports::document_position_pairs(&mut doc);
+    station_edits::document_location_pairs(&mut doc);
+    (router, doc)
 }
 
 /// The whole application: API, OpenAPI document, metrics, and the web app as the fallback.
@@ -122,6 +136,7 @@ pub fn app(state: AppState, web_dir: PathBuf) -> Router {
     let doc = Arc::new(doc);
     let metrics_state = state.metrics.clone();
     let admit = axum::middleware::from_fn_with_state(state.admission.clone(), admission::admit);
+    let config = state.config.clone();
     let web = tower_http::services::ServeDir::new(web_dir).append_index_html_on_directories(true);
     let web = move |req: axum::extract::Request| {
         let web = web.clone();
@@ -135,37 +150,44 @@ pub fn app(state: AppState, web_dir: PathBuf) -> Router {
             }
         }
     };
-    api.route(
-        "/api/openapi.json",
-        axum::routing::get(move || {
-            let doc = doc.clone();
-            async move { axum::Json((*doc).clone()) }
-        }),
-    )
-    .route("/api/{*rest}", axum::routing::any(no_such_route))
-    // The catch-all needs a non-empty rest: without these `/api` and `/api/` fell through to
-    // the web app's empty 404 instead of a JSON error.
-    .route("/api", axum::routing::any(no_such_route))
-    .route("/api/", axum::routing::any(no_such_route))
-    // Admission inside the metrics, so refused requests are counted under their route.
-    .route_layer(admit.clone())
-    .route_layer(axum::middleware::from_fn_with_state(
-        metrics_state,
-        metrics::track,
-    ))
-    .with_state(state)
-    .fallback(axum::handler::Handler::layer(web, admit))
-    .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-    .layer(SetResponseHeaderLayer::if_not_present(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    ))
-    .layer(SetResponseHeaderLayer::if_not_present(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; \
-             connect-src 'self'; frame-ancestors 'none'",
-        ),
+    let app = api
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move { axum::Json((*doc).clone()) }
+            }),
+        )
+        .route("/api/{*rest}", axum::routing::any(no_such_route))
+        // The catch-all needs a non-empty rest: without these `/api` and `/api/` fell through to
+        // the web app's empty 404 instead of a JSON error.
+        .route("/api", axum::routing::any(no_such_route))
+        .route("/api/", axum::routing::any(no_such_route))
+        // Admission innermost: cross-site refusals take no slot, and the metrics (outermost)
+        // count refused requests under their route.
+        .route_layer(admit.clone())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.config.clone(),
+            same_origin::refuse_cross_site,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            metrics_state,
+            metrics::track,
+        ))
+        .with_state(state)
+        .fallback(axum::handler::Handler::layer(web, admit))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    let app = if config.trusted_proxies.is_empty() {
+        app.layer(axum::middleware::from_fn_with_state(
+            Arc::new(extract::UndeclaredProxyWatch::default()),
+            extract::watch_for_undeclared_proxy,
+        ))
+    } else {
+        app
+    };
+    app.layer(axum::middleware::from_fn_with_state(
+        config,
+        headers::set_security_headers,
     ))
 }
 

@@ -71,7 +71,7 @@ pub async fn list_regions(State(service): State<Arc<CoverageService>>) -> Json<R
 /// One region with its outline (GeoJSON Feature, WGS-84).
 #[utoipa::path(
     get, path = "/api/v1/regions/{adcode}", tag = "coverage",
-    params(("adcode" = String, Path, description = "Six-digit code, e.g. 360100")),
+    params(("adcode" = String, Path, pattern = "^[1-9][0-9]{5}$", description = "Six-digit code, e.g. 360100")),
     responses(
         (status = 200, description = "GeoJSON Feature", content_type = "application/geo+json"),
         (status = 400, description = "Not an adcode"),

@@ -4,6 +4,10 @@
 
 use super::auth::CurrentUser;
 use super::extract::{ApiJson, ApiQuery, ClientIp};
+use super::openapi::{
+    AmenitySchema, ReportKindSchema, ReportStatusSchema, RequiredTextSchema, ResolvedSchema,
+    StatusFilterSchema, TextSchema,
+};
 use super::station_edits::parse_id;
 use super::AppState;
 use crate::auth::RateLimiter;
@@ -88,11 +92,11 @@ pub struct ReportView {
     pub id: i64,
     /// The station it is about.
     pub station_id: i64,
-    /// `closed`, `amenity_broken`, `wrong_location` or `other`.
-    #[schema(example = "amenity_broken")]
+    /// What is wrong.
+    #[schema(value_type = ReportKindSchema, example = "amenity_broken")]
     pub kind: &'static str,
     /// The broken amenity's key (kind `amenity_broken` only).
-    #[schema(example = "hot_water")]
+    #[schema(value_type = Option<AmenitySchema>, example = "hot_water")]
     pub amenity: Option<&'static str>,
     /// The rider's note.
     pub note: Option<String>,
@@ -100,7 +104,7 @@ pub struct ReportView {
     /// and the station's managers see it, `null` otherwise or when none was given.
     pub position: Option<PositionView>,
     /// `open` or `resolved`.
-    #[schema(example = "open")]
+    #[schema(value_type = ReportStatusSchema, example = "open")]
     pub status: &'static str,
     /// When it was filed.
     pub created_at: DateTime<Utc>,
@@ -171,21 +175,24 @@ fn private(status: StatusCode, body: impl Serialize) -> Response {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateReport {
-    /// `closed`, `amenity_broken`, `wrong_location` or `other`.
-    #[schema(example = "amenity_broken")]
+    /// What is wrong.
+    #[schema(value_type = ReportKindSchema, example = "amenity_broken")]
     pub kind: String,
-    /// Amenity key; required exactly when kind is `amenity_broken`.
+    /// The broken amenity: given exactly when kind is `amenity_broken` (else a 400).
     #[serde(default)]
-    #[schema(example = "hot_water")]
+    #[schema(value_type = Option<AmenitySchema>, example = "hot_water")]
     pub amenity: Option<String>,
     /// Free text, at most 500 characters, no control characters except newlines.
     #[serde(default)]
+    #[schema(value_type = Option<TextSchema>)]
     pub note: Option<String>,
     /// Reporter's latitude, WGS-84 (with lon, or neither). Stored rounded to 3 decimals.
     #[serde(default)]
+    #[schema(value_type = f64, minimum = -90, maximum = 90)]
     pub lat: Option<f64>,
     /// Reporter's longitude, WGS-84.
     #[serde(default)]
+    #[schema(value_type = f64, minimum = -180, maximum = 180)]
     pub lon: Option<f64>,
 }
 
@@ -194,11 +201,11 @@ pub struct CreateReport {
 #[serde(deny_unknown_fields)]
 pub struct ResolveReport {
     /// `resolved` (the only change a report takes).
-    #[schema(example = "resolved")]
+    #[schema(value_type = ResolvedSchema)]
     pub status: String,
-    /// What was done, 1 to 500 characters.
+    /// What was done, 1 to 500 characters (not blank).
     #[serde(default)]
-    #[schema(example = "热水器已修好")]
+    #[schema(value_type = RequiredTextSchema, required = true, example = "热水器已修好")]
     pub resolution: Option<String>,
 }
 
@@ -206,7 +213,8 @@ pub struct ResolveReport {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatusFilter {
-    /// `open` (default), `resolved` or `all`.
+    /// Which reports (default `open`).
+    #[param(value_type = Option<StatusFilterSchema>, inline)]
     pub status: Option<String>,
 }
 
@@ -225,6 +233,15 @@ fn parse_report_id(rid: &str) -> Result<i64> {
     })
 }
 
+/// The document says what [`NewReport::parse`] requires of `lat`/`lon`: both or neither.
+pub fn document_position_pairs(doc: &mut utoipa::openapi::OpenApi) {
+    super::openapi::dependent_required(
+        doc,
+        "CreateReport",
+        &[("lat", &["lon"]), ("lon", &["lat"])],
+    );
+}
+
 // ---- routes --------------------------------------------------------------------------------
 
 /// Files a problem report about a station (anyone; rate limited per client address).
@@ -235,8 +252,9 @@ fn parse_report_id(rid: &str) -> Result<i64> {
     request_body = CreateReport,
     responses(
         (status = 201, description = "Filed; the reply shows the reporter the stored (rounded) position", body = ReportView),
-        (status = 400, description = "Invalid report or unknown field"),
+        (status = 400, description = "Invalid id, JSON or report, or an unknown field"),
         (status = 404, description = "No active station with this id"),
+        (status = 413, description = "Body larger than 64 KiB"),
         (status = 429, description = "Too many reports from this address", headers(("Retry-After" = u64))),
     )
 )]
@@ -271,7 +289,7 @@ pub async fn create_report(
     params(("id" = i64, Path, description = "Station id"), StatusFilter),
     responses(
         (status = 200, description = "At most 500, newest first", body = ReportList),
-        (status = 400, description = "Invalid status filter"),
+        (status = 400, description = "Invalid id, status filter or parameter"),
         (status = 401, description = "Not logged in"), (status = 403, description = "Not a manager of this station"),
         (status = 404, description = "No such station"),
     ),
@@ -307,7 +325,7 @@ pub async fn list_station_reports(
     params(StatusFilter),
     responses(
         (status = 200, description = "At most 500, newest first", body = InboxList),
-        (status = 400, description = "Invalid status filter"),
+        (status = 400, description = "Invalid status filter or parameter"),
         (status = 401, description = "Not logged in"),
     ),
     security(("bearer" = []), ("cookie" = []))
@@ -346,10 +364,11 @@ pub async fn list_reports(
     request_body = ResolveReport,
     responses(
         (status = 200, description = "The resolved report", body = ReportView),
-        (status = 400, description = "Invalid body or unknown field"),
+        (status = 400, description = "Invalid ids, JSON or body, or an unknown field"),
         (status = 401, description = "Not logged in"), (status = 403, description = "Not a manager of this station"),
         (status = 404, description = "This station has no such report"),
         (status = 409, description = "Already resolved (`already_resolved`)"),
+        (status = 413, description = "Body larger than 64 KiB"),
     ),
     security(("bearer" = []), ("cookie" = []))
 )]

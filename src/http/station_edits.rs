@@ -3,11 +3,15 @@
 
 use super::auth::CurrentUser;
 use super::extract::ApiJson;
+use super::openapi::{
+    AmenitySchema, CountySchema, OpeningHoursSchema, RequiredTextSchema, StationCodeSchema,
+    TextSchema,
+};
 use super::stations::etag;
 use super::AppState;
 use crate::domain::account::Account;
 use crate::domain::audit::{Actor, AuditAction};
-use crate::domain::{AmenitySet, Hours, LonLat, NewStation, Station, StationPatch};
+use crate::domain::{AmenitySet, Hours, LonLat, NewStation, Station, StationPatch, StationState};
 use crate::error::{Error, Result};
 use crate::index::StationIndex;
 use crate::io::export::station_feature;
@@ -86,14 +90,20 @@ async fn current(store: &dyn Store, id: i64) -> Result<Station> {
 /// county are admin-only). Needs `If-Match` with the ETag from GET.
 #[utoipa::path(
     patch, path = "/api/v1/stations/{id}", tag = "stations",
-    params(("id" = i64, Path, description = "Station id"), ("If-Match" = String, Header, description = "ETag from GET")),
-    request_body(content = Object, description = "JSON merge patch: name, address, amenities, opening_hours, \
-        temporary_closure {until, reason}, phone, photo_url, notes; admins also lat+lon, county"),
+    params(
+        ("id" = i64, Path, description = "Station id"),
+        ("If-Match" = String, Header, pattern = r#"^(W/)?"?[0-9]{1,18}"?$"#,
+         description = "ETag from GET (a missing one is a 428)"),
+    ),
+    request_body(content = PatchStation, description = "JSON merge patch (RFC 7396): an absent field stays, \
+        `null` clears an optional one; admins also lat+lon, county"),
     responses(
         (status = 200, description = "The station after the change", body = Object, headers(("ETag" = String))),
-        (status = 400, description = "Invalid patch"), (status = 401, description = "Not logged in"),
-        (status = 403, description = "Not a manager of this station"), (status = 404, description = "No such station"),
+        (status = 400, description = "Invalid id, If-Match, JSON or patch"), (status = 401, description = "Not logged in"),
+        (status = 403, description = "Not a manager of this station, or not an admin for lat/lon/county"),
+        (status = 404, description = "No such station"),
         (status = 412, description = "Stale If-Match; the body carries current_version"),
+        (status = 413, description = "Body larger than 64 KiB"),
         (status = 428, description = "If-Match missing"),
     )
 )]
@@ -125,8 +135,68 @@ pub async fn update_station(
     let stored = store
         .update_station(&before, &after, AuditAction::Update, &actor(&user))
         .await?;
-    index.apply_newer(vec![(id, Some(stored.clone()))]);
+    index.apply_newer(vec![StationState::Active(stored.clone())]);
     Ok(station_response(StatusCode::OK, &stored))
+}
+
+/// The body of `PATCH /api/v1/stations/{id}` as the document shows it: what
+/// [`StationPatch`] accepts (a test holds the two together).
+#[derive(Debug, Default, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PatchStation {
+    /// New name.
+    #[schema(value_type = RequiredTextSchema)]
+    pub name: (),
+    /// New address (`null` clears it).
+    #[schema(value_type = Option<TextSchema>)]
+    pub address: (),
+    /// The new amenity set (replaces the old one).
+    #[schema(value_type = Vec<AmenitySchema>)]
+    pub amenities: (),
+    /// New opening hours.
+    #[schema(value_type = OpeningHoursSchema)]
+    pub opening_hours: (),
+    /// Close the station until a time in the future (`null` reopens it).
+    #[schema(value_type = Option<ClosureBody>)]
+    pub temporary_closure: (),
+    /// Phone (`null` clears it).
+    #[schema(value_type = Option<TextSchema>)]
+    pub phone: (),
+    /// Photo URL (`null` clears it).
+    #[schema(value_type = Option<TextSchema>)]
+    pub photo_url: (),
+    /// Notes (`null` clears them).
+    #[schema(value_type = Option<TextSchema>)]
+    pub notes: (),
+    /// Admin only: move the station (with `lon`), WGS-84.
+    #[schema(value_type = f64, minimum = -90, maximum = 90)]
+    pub lat: (),
+    /// Admin only: move the station (with `lat`), WGS-84.
+    #[schema(value_type = f64, minimum = -180, maximum = 180)]
+    pub lon: (),
+    /// Admin only: the county adcode.
+    #[schema(value_type = CountySchema)]
+    pub county: (),
+}
+
+/// A temporary closure in a patch.
+#[derive(Debug, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClosureBody {
+    /// When the station reopens: in the future, RFC 3339 with an offset.
+    pub until: chrono::DateTime<chrono::FixedOffset>,
+    /// Why it is closed, shown to riders: at most 200 characters, no control characters.
+    #[schema(value_type = Option<String>, max_length = 200, pattern = r"^[^\u0000-\u0009\u000B-\u001F\u007F-\u009F]*$")]
+    pub reason: (),
+}
+
+/// The document says what [`StationPatch::apply`] requires of `lat`/`lon`: both or neither.
+pub fn document_location_pairs(doc: &mut utoipa::openapi::OpenApi) {
+    super::openapi::dependent_required(
+        doc,
+        "PatchStation",
+        &[("lat", &["lon"]), ("lon", &["lat"])],
+    );
 }
 
 /// A new station (admin).
@@ -134,33 +204,42 @@ pub async fn update_station(
 #[serde(deny_unknown_fields)]
 pub struct CreateStation {
     /// Union code, unique.
+    #[schema(value_type = StationCodeSchema)]
     pub code: String,
     /// Name.
+    #[schema(value_type = RequiredTextSchema)]
     pub name: String,
     /// Address.
     #[serde(default)]
+    #[schema(value_type = TextSchema)]
     pub address: String,
     /// County adcode (6 digits).
+    #[schema(value_type = CountySchema)]
     pub county: String,
     /// Latitude, WGS-84.
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: f64,
     /// Longitude, WGS-84.
+    #[schema(minimum = -180, maximum = 180)]
     pub lon: f64,
     /// Amenity keys.
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<AmenitySchema>)]
     #[serde(default)]
     pub amenities: AmenitySet,
     /// OSM opening_hours.
-    #[schema(value_type = String)]
+    #[schema(value_type = OpeningHoursSchema)]
     pub opening_hours: Hours,
     /// Phone.
     #[serde(default)]
+    #[schema(value_type = Option<TextSchema>)]
     pub phone: Option<String>,
     /// Photo URL.
     #[serde(default)]
+    #[schema(value_type = Option<TextSchema>)]
     pub photo_url: Option<String>,
     /// Notes.
     #[serde(default)]
+    #[schema(value_type = Option<TextSchema>)]
     pub notes: Option<String>,
     /// Demo data (not a real station).
     #[serde(default)]
@@ -173,8 +252,9 @@ pub struct CreateStation {
     request_body = CreateStation,
     responses(
         (status = 201, description = "Created", body = Object, headers(("ETag" = String), ("Location" = String))),
-        (status = 400, description = "Invalid station"), (status = 401, description = "Not logged in"),
+        (status = 400, description = "Invalid JSON or station"), (status = 401, description = "Not logged in"),
         (status = 403, description = "Not an admin"), (status = 409, description = "Duplicate code"),
+        (status = 413, description = "Body larger than 64 KiB"),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -200,7 +280,7 @@ pub async fn create_station(
     };
     new.validate()?;
     let created = store.create_station(&new, &actor(&user)).await?;
-    index.apply_newer(vec![(created.id, Some(created.clone()))]);
+    index.apply_newer(vec![StationState::Active(created.clone())]);
     let mut res = station_response(StatusCode::CREATED, &created);
     if let Ok(loc) = format!("/api/v1/stations/{}", created.id).parse() {
         res.headers_mut().insert(header::LOCATION, loc);
@@ -211,9 +291,15 @@ pub async fn create_station(
 /// Retires a station (admin): gone from queries, kept with its history. `If-Match` optional.
 #[utoipa::path(
     delete, path = "/api/v1/stations/{id}", tag = "stations",
-    params(("id" = i64, Path, description = "Station id")),
+    params(
+        ("id" = i64, Path, description = "Station id"),
+        ("If-Match" = Option<String>, Header, pattern = r#"^(W/)?"?[0-9]{1,18}"?$"#,
+         description = "ETag from GET: retire only this version"),
+    ),
     responses(
-        (status = 204, description = "Retired"), (status = 401, description = "Not logged in"),
+        (status = 204, description = "Retired"),
+        (status = 400, description = "Id not a 64-bit integer, or a malformed If-Match"),
+        (status = 401, description = "Not logged in"),
         (status = 403, description = "Not an admin"), (status = 404, description = "No such station"),
         (status = 412, description = "Stale If-Match"),
     )
@@ -229,8 +315,11 @@ pub async fn retire_station(
     let id = parse_id(&id)?;
     user.require_admin()?;
     let expected = if_match(&headers)?;
-    store.retire_station(id, expected, &actor(&user)).await?;
-    index.apply_newer(vec![(id, None)]);
+    let retired = store.retire_station(id, expected, &actor(&user)).await?;
+    index.apply_newer(vec![StationState::Retired {
+        id,
+        version: retired.version,
+    }]);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -240,6 +329,7 @@ pub async fn retire_station(
     params(("id" = i64, Path, description = "Station id")),
     responses(
         (status = 200, description = "The station with its new verified_at", body = Object, headers(("ETag" = String))),
+        (status = 400, description = "Id not a 64-bit integer"),
         (status = 401, description = "Not logged in"), (status = 403, description = "Not a manager of this station"),
         (status = 404, description = "No such station"), (status = 412, description = "Changed meanwhile; retry"),
     )
@@ -259,6 +349,45 @@ pub async fn verify_station(
     let stored = store
         .update_station(&before, &after, AuditAction::Verify, &actor(&user))
         .await?;
-    index.apply_newer(vec![(id, Some(stored.clone()))]);
+    index.apply_newer(vec![StationState::Active(stored.clone())]);
     Ok(station_response(StatusCode::OK, &stored))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::PartialSchema;
+
+    /// The documented patch body and the patch the service reads name the same fields.
+    #[test]
+    fn documented_patch_fields_are_the_fields_a_patch_takes() {
+        let doc = serde_json::to_value(PatchStation::schema()).expect("json");
+        let mut documented: Vec<String> = doc["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .cloned()
+            .collect();
+        documented.sort();
+        // serde names every field it knows when it meets one it does not.
+        let err = serde_json::from_str::<StationPatch>(r#"{"not_a_field":1}"#)
+            .expect_err("unknown fields are refused")
+            .to_string();
+        let known = err
+            .split("expected one of ")
+            .nth(1)
+            .expect("the field list");
+        let mut accepted: Vec<String> = known
+            .split(", ")
+            .map(|f| f.trim_matches(|c: char| c == '`' || !c.is_ascii_graphic()))
+            .map(|f| f.split('`').next().unwrap_or(f).to_string())
+            .collect();
+        accepted.sort();
+        assert_eq!(documented, accepted, "{err}");
+        assert_eq!(doc["additionalProperties"], false);
+        assert!(
+            doc.get("required").is_none(),
+            "nothing is required in a merge patch: {doc}"
+        );
+    }
 }

@@ -1,5 +1,6 @@
 use super::extract::{ApiQuery, ClientIp};
 use super::nav::{links, NavLinks, NavOrigin};
+use super::openapi::{AmenityListSchema, BboxSchema, CrsSchema, ModeSchema};
 use super::{ApiConfig, AppState};
 use crate::config::NearestEngine;
 use crate::coverage::queries::QueryCounter;
@@ -38,32 +39,47 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Query of `GET /api/v1/stations/nearest`; values arrive as text and are parsed here so every
-/// mistake gets a precise message.
+/// mistake gets a precise message. The document describes the values accepted.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct NearestParams {
-    /// Latitude of the rider (omit with lon to use the client IP).
-    #[param(value_type = Option<f64>)]
+    /// Latitude of the rider: documented with `lon` as the `position` pair.
+    #[param(ignore)]
     lat: Option<String>,
     /// Longitude of the rider.
-    #[param(value_type = Option<f64>)]
+    #[param(ignore)]
     lon: Option<String>,
-    /// How many stations (1..=100, default 5).
-    #[param(value_type = Option<u32>)]
+    /// How many stations (default 5).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
-    /// Comma-separated amenity keys the station must all have.
+    /// Comma-separated amenity keys the station must all have (blank entries are ignored).
+    #[param(value_type = Option<AmenityListSchema>, inline)]
     amenities: Option<String>,
-    /// Only stations open now (regular hours, no temporary closure).
+    /// Only stations open now (regular hours, no temporary closure); `1`/`0` also accepted.
     #[param(value_type = Option<bool>)]
     open_now: Option<String>,
-    /// `walk` (default) or `ebike`.
+    /// Travel mode for minutes (default `walk`).
+    #[param(value_type = Option<ModeSchema>, inline)]
     mode: Option<String>,
-    /// Only stations within this many minutes (0 < m ≤ 600).
-    #[param(value_type = Option<f64>)]
+    /// Only stations within this many minutes.
+    #[param(value_type = Option<f64>, exclusive_minimum = 0, maximum = 600)]
     max_minutes: Option<String>,
-    /// Coordinate system of lat/lon in and out: `wgs84` (default), `gcj02`, `bd09`.
+    /// Coordinate system of lat/lon in and out (default `wgs84`).
+    #[param(value_type = Option<CrsSchema>, inline)]
     crs: Option<String>,
+}
+
+/// The rider's position in `crs`: `lat` and `lon` together, or neither (the origin then comes
+/// from the client's IP through GeoIP).
+#[derive(Debug, ToSchema)]
+pub struct QueryPosition {
+    /// Latitude.
+    #[schema(minimum = -90, maximum = 90)]
+    pub lat: f64,
+    /// Longitude.
+    #[schema(minimum = -180, maximum = 180)]
+    pub lon: f64,
 }
 
 /// Where the search started.
@@ -130,10 +146,10 @@ pub struct NearestReply {
     /// The search origin.
     pub origin: Origin,
     /// The travel mode used for minutes.
-    #[schema(value_type = String)]
+    #[schema(value_type = ModeSchema)]
     pub mode: Mode,
     /// The coordinate system of all coordinates in this reply.
-    #[schema(value_type = String)]
+    #[schema(value_type = CrsSchema)]
     pub crs: Crs,
 }
 
@@ -189,10 +205,16 @@ fn resolve_origin(
 /// The nearest stations, sorted by geodesic distance.
 #[utoipa::path(
     get, path = "/api/v1/stations/nearest", tag = "stations",
-    params(NearestParams),
+    params(
+        ("position" = inline(Option<QueryPosition>), Query, style = Form, explode,
+         description = "`lat` and `lon` (in `crs`), both or neither: without them the origin \
+            comes from the client's IP (GeoIP); one without the other is a 400"),
+        NearestParams,
+    ),
     responses(
         (status = 200, description = "Nearest matching stations", body = NearestReply),
-        (status = 400, description = "Invalid parameter, or no lat/lon and no IP position"),
+        (status = 400, description = "Invalid or unknown parameter, lat without lon (or the reverse), \
+            or no lat/lon and no GeoIP database"),
         (status = 404, description = "No lat/lon and the client IP has no known position"),
     )
 )]
@@ -331,14 +353,17 @@ pub async fn nearest_stations(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// `west,south,east,north` (in `crs`), at most 10° a side.
+    /// `west,south,east,north` (in `crs`): west < east, south < north, at most 10° a side.
+    #[param(required = true, value_type = Option<BboxSchema>, inline)]
     bbox: Option<String>,
-    /// Comma-separated amenity keys the station must all have.
+    /// Comma-separated amenity keys the station must all have (blank entries are ignored).
+    #[param(value_type = Option<AmenityListSchema>, inline)]
     amenities: Option<String>,
-    /// Most features (default 2000, at most 10000); `truncated` says when more matched.
-    #[param(value_type = Option<u32>)]
+    /// Most features (default 2000); `truncated` says when more matched.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 10000)]
     limit: Option<String>,
-    /// Coordinate system of bbox and output.
+    /// Coordinate system of bbox and output (default `wgs84`).
+    #[param(value_type = Option<CrsSchema>, inline)]
     crs: Option<String>,
 }
 
@@ -348,7 +373,7 @@ pub struct ListParams {
     params(ListParams),
     responses(
         (status = 200, description = "GeoJSON FeatureCollection of stations; `truncated` when limit was hit", body = Object),
-        (status = 400, description = "Missing, inverted or too large bbox; unknown amenity"),
+        (status = 400, description = "Missing, out-of-range, inverted or too large bbox; unknown amenity or parameter"),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -396,7 +421,8 @@ pub async fn list_stations(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct GetParams {
-    /// Coordinate system of the output.
+    /// Coordinate system of the output (default `wgs84`).
+    #[param(value_type = Option<CrsSchema>, inline)]
     crs: Option<String>,
 }
 
@@ -413,6 +439,7 @@ pub fn etag(version: i64) -> HeaderValue {
     responses(
         (status = 200, description = "The station as a GeoJSON Feature", body = Object, headers(("ETag" = String))),
         (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 400, description = "Id not a 64-bit integer, unknown crs or parameter"),
         (status = 404, description = "No active station with this id"),
     )
 )]

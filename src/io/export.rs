@@ -1,4 +1,4 @@
-use crate::domain::{Crs, Station};
+use crate::domain::{Crs, CsvText, Station};
 use serde_json::{json, Map, Value};
 use std::io::Write;
 
@@ -58,10 +58,13 @@ pub fn write_geojson<W: Write, S: std::borrow::Borrow<Station>>(
     .map_err(std::io::Error::other)
 }
 
-/// Writes CSV with the import header, so an export imports back unchanged.
+/// Writes CSV with the import header, so an export imports back unchanged (read with the same
+/// [`CsvText`]). Text cells are neutralised unless `text` is [`CsvText::Raw`]; coordinates and
+/// `demo` are never touched (a longitude of `-3` stays a number).
 pub fn write_csv<W: Write, S: std::borrow::Borrow<Station>>(
     out: W,
     stations: &[S],
+    text: CsvText,
 ) -> std::io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(super::CSV_HEADER)
@@ -70,19 +73,20 @@ pub fn write_csv<W: Write, S: std::borrow::Borrow<Station>>(
         let s: &Station = s.borrow();
         let lon = format!("{}", round7(s.location.lon));
         let lat = format!("{}", round7(s.location.lat));
+        let amenities = s.amenities.keys().join(";");
         w.write_record([
-            s.code.as_str(),
-            s.name.as_str(),
-            s.address.as_str(),
-            s.county.as_str(),
+            text.write(&s.code).as_ref(),
+            &text.write(&s.name),
+            &text.write(&s.address),
+            &text.write(&s.county),
             &lon,
             &lat,
-            &s.amenities.keys().join(";"),
-            s.opening_hours.as_str(),
-            s.phone.as_deref().unwrap_or(""),
+            &text.write(&amenities),
+            &text.write(s.opening_hours.as_str()),
+            &text.write(s.phone.as_deref().unwrap_or("")),
             if s.demo { "true" } else { "false" },
-            s.notes.as_deref().unwrap_or(""),
-            s.photo_url.as_deref().unwrap_or(""),
+            &text.write(s.notes.as_deref().unwrap_or("")),
+            &text.write(s.photo_url.as_deref().unwrap_or("")),
         ])
         .map_err(std::io::Error::other)?;
     }

@@ -1,4 +1,4 @@
-use crate::domain::{AmenitySet, Hours, Invalid, LonLat, NewStation};
+use crate::domain::{AmenitySet, CsvText, Hours, Invalid, LonLat, NewStation};
 use crate::store::{Store, StoreError};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -31,8 +31,9 @@ pub struct Parsed {
     pub rows: Vec<usize>,
 }
 
-/// Reads and validates a `.csv` or `.geojson`/`.json` file; nothing touches a store.
-pub fn parse_file(path: &Path) -> Result<Parsed, ImportError> {
+/// Reads and validates a `.csv` (its text cells read as `csv_text` says) or `.geojson`/`.json`
+/// file; nothing touches a store.
+pub fn parse_file(path: &Path, csv_text: CsvText) -> Result<Parsed, ImportError> {
     let bytes = std::fs::read(path)
         .map_err(|e| ImportError::File(format!("cannot read {}: {e}", path.display())))?;
     let ext = path
@@ -41,7 +42,7 @@ pub fn parse_file(path: &Path) -> Result<Parsed, ImportError> {
         .unwrap_or("")
         .to_ascii_lowercase();
     match ext.as_str() {
-        "csv" => parse_csv(&bytes),
+        "csv" => parse_csv_with(&bytes, csv_text),
         "geojson" | "json" => parse_geojson(&bytes),
         _ => Err(ImportError::File(format!(
             "cannot tell the format of {}: use a .csv or .geojson file",
@@ -99,22 +100,25 @@ fn parse_coord(name: &str, s: &str) -> Result<f64, Invalid> {
 }
 
 impl CsvRow {
-    fn into_station(self) -> Result<NewStation, Invalid> {
+    /// The station a row describes; text cells are read as `text` says (trimmed first, since
+    /// a neutralising quote sits before any text), coordinates and `demo` as they are.
+    fn into_station(self, text: CsvText) -> Result<NewStation, Invalid> {
         let location = LonLat::new(
             parse_coord("lon", &self.lon)?,
             parse_coord("lat", &self.lat)?,
         )?;
+        let cell = |c: &str| text.read(c.trim()).to_string();
         let s = NewStation {
-            code: self.code.trim().to_string(),
-            name: self.name.trim().to_string(),
-            address: self.address.trim().to_string(),
-            county: self.county.trim().to_string(),
+            code: cell(&self.code),
+            name: cell(&self.name),
+            address: cell(&self.address),
+            county: cell(&self.county),
             location,
-            amenities: AmenitySet::parse_list(&self.amenities, ';')?,
-            opening_hours: self.opening_hours.parse::<Hours>()?,
-            phone: non_empty(self.phone),
-            photo_url: non_empty(self.photo_url),
-            notes: non_empty(self.notes),
+            amenities: AmenitySet::parse_list(&cell(&self.amenities), ';')?,
+            opening_hours: cell(&self.opening_hours).parse::<Hours>()?,
+            phone: non_empty(cell(&self.phone)),
+            photo_url: non_empty(cell(&self.photo_url)),
+            notes: non_empty(cell(&self.notes)),
             demo: parse_bool(&self.demo)?,
         };
         s.validate()?;
@@ -122,8 +126,14 @@ impl CsvRow {
     }
 }
 
-/// Parses CSV with the [`super::CSV_HEADER`] columns (`photo_url` optional).
+/// Parses CSV with the [`super::CSV_HEADER`] columns (`photo_url` optional), as written by a
+/// default (neutralised) export.
 pub fn parse_csv(bytes: &[u8]) -> Result<Parsed, ImportError> {
+    parse_csv_with(bytes, CsvText::Neutralised)
+}
+
+/// Parses CSV with the [`super::CSV_HEADER`] columns, its text cells read as `text` says.
+pub fn parse_csv_with(bytes: &[u8], text: CsvText) -> Result<Parsed, ImportError> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::Headers)
         .from_reader(bytes);
@@ -148,7 +158,7 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Parsed, ImportError> {
             row,
             reason: e.to_string(),
         })?;
-        let station = rec.into_station().map_err(|e| ImportError::Row {
+        let station = rec.into_station(text).map_err(|e| ImportError::Row {
             row,
             reason: e.message,
         })?;

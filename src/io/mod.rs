@@ -1,6 +1,8 @@
 //! Files in and out: stations (CSV and GeoJSON), region outlines and demand; imports
 //! all-or-nothing; coverage results out.
 
+/// Consistent copies of the SQLite store (`yizhan backup`).
+pub mod backup;
 /// Coverage results as GeoPackage, GeoJSON or CSV files for GIS tools and spreadsheets.
 pub mod coverage_export;
 /// Demand points from CSV, aggregated to H3 cells before they are stored.

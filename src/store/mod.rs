@@ -2,6 +2,8 @@
 
 /// Demand cells and query counts both backends encode and decode the same way.
 mod demand;
+/// Which store failures mean "unavailable, retry shortly" (503) rather than a bug (500).
+mod fault;
 /// Geometry encoding shared by both backends.
 pub mod geom;
 /// PostgreSQL + PostGIS backend for deployments.
@@ -18,7 +20,7 @@ use crate::domain::demand::DemandCell;
 use crate::domain::report::{
     InboxReport, NewReport, Report, ReportScope, ReportStatus, Resolution,
 };
-use crate::domain::{Account, Login, LonLat, NewStation, Region, Role, Station};
+use crate::domain::{Account, Login, LonLat, NewStation, Region, Role, Station, StationState};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -115,6 +117,29 @@ pub enum StoreError {
     /// No account with this login.
     #[error("no account with login {0:?}")]
     UnknownLogin(String),
+    /// Stations are assigned to managers only.
+    #[error("{login} is a {role}, not a manager: only managers are given stations")]
+    NotAManager {
+        /// The account's login.
+        login: String,
+        /// Its role.
+        role: Role,
+    },
+    /// An account the audit log or a resolved report names is kept, so the history still
+    /// says who did what; it can be disabled instead.
+    #[error(
+        "{login} made {changes} station change(s) and resolved {resolutions} report(s); \
+         the history names it, so it is not deleted: disable it instead \
+         (`yizhan user disable --login {login}`)"
+    )]
+    AccountHasHistory {
+        /// The account's login.
+        login: String,
+        /// Audit rows written by the account.
+        changes: i64,
+        /// Reports it resolved.
+        resolutions: i64,
+    },
     /// A station code that names no active station (when assigning stations to a manager).
     #[error("no active station with code {0:?}")]
     UnknownStationCode(String),
@@ -233,6 +258,10 @@ pub trait EditStore: Send + Sync {
     /// Whether a station id exists at all, retired or not.
     async fn station_exists(&self, id: i64) -> StoreResult<bool>;
 
+    /// One station at its current version, retired or not (`None`: no such id): what a
+    /// replica reloads, so a retirement reaches its index with the version that orders it.
+    async fn station_state(&self, id: i64) -> StoreResult<Option<StationState>>;
+
     /// `(id, version, active)` of stations changed at or after `since`: cheap rows a replica
     /// compares with its index before reloading only the stale ones.
     async fn changed_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<(i64, i64, bool)>>;
@@ -263,8 +292,25 @@ pub trait AccountStore: Send + Sync {
     /// Replaces an account's password hash and ends all its sessions (`UnknownLogin` if none).
     async fn set_password(&self, login: &Login, password_hash: &str) -> StoreResult<()>;
 
-    /// The account with this login and its password hash.
-    async fn account_by_login(&self, login: &Login) -> StoreResult<Option<(Account, String)>>;
+    /// The account with this login, its password hash and whether it is disabled.
+    async fn account_by_login(&self, login: &Login) -> StoreResult<Option<AccountRecord>>;
+
+    /// Disables (`true`) or enables an account; disabling ends all its sessions in the same
+    /// transaction. Returns whether anything changed (`UnknownLogin` if there is no account).
+    async fn set_account_disabled(&self, login: &Login, disabled: bool) -> StoreResult<bool>;
+
+    /// Deletes an account with its sessions and assigned stations. `AccountHasHistory` when
+    /// the audit log or a resolved report names it (the history must keep saying who).
+    async fn delete_account(&self, login: &Login) -> StoreResult<()>;
+
+    /// Replaces a manager's stations by those `station_codes` name, all or nothing:
+    /// `UnknownLogin`, `NotAManager`, `UnknownStationCode` change nothing. Returns the ids now
+    /// assigned, ascending. Live sessions see the change at their next request.
+    async fn set_account_stations(
+        &self,
+        login: &Login,
+        station_codes: &[String],
+    ) -> StoreResult<Vec<i64>>;
 
     /// Records a session for `account_id` under the hash of its token.
     async fn create_session(
@@ -274,7 +320,8 @@ pub trait AccountStore: Send + Sync {
         expires_at: DateTime<Utc>,
     ) -> StoreResult<()>;
 
-    /// The account of a session that has not expired at `now`; `None` if unknown or expired.
+    /// The account of a session that has not expired at `now`; `None` if unknown, expired or
+    /// the account is disabled.
     async fn session_account(
         &self,
         token_hash: &str,
@@ -286,6 +333,17 @@ pub trait AccountStore: Send + Sync {
 
     /// Removes sessions expired at `now`; returns how many.
     async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}
+
+/// An account as logins and the command line see it.
+#[derive(Debug, Clone)]
+pub struct AccountRecord {
+    /// The account.
+    pub account: Account,
+    /// Its argon2 PHC string.
+    pub password_hash: String,
+    /// Since when it is disabled (`None`: enabled).
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 /// Rider problem reports. They live beside the stations and never change them.
@@ -365,12 +423,38 @@ pub trait DemandStore: Send + Sync {
     async fn load_query_counts(&self) -> StoreResult<Vec<(h3o::CellIndex, u64)>>;
 }
 
+/// How a store's connection pool behaves, beyond what the URL says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// How long a query waits for a PostgreSQL connection before failing as unavailable: while
+    /// the server is down or every connection is busy, requests fail after this long (503)
+    /// instead of piling up.
+    pub acquire_timeout: std::time::Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            acquire_timeout: std::time::Duration::from_millis(DEFAULT_ACQUIRE_TIMEOUT_MS),
+        }
+    }
+}
+
+/// Default of [`StoreOptions::acquire_timeout`] in milliseconds: long enough to ride out a
+/// burst of writers, short enough that a client told "503, retry" is not left hanging.
+pub const DEFAULT_ACQUIRE_TIMEOUT_MS: u64 = 2_000;
+
 /// Opens the store a URL names, creating and migrating it as needed.
 pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
+    connect_with(url, StoreOptions::default()).await
+}
+
+/// [`connect`] with pool settings.
+pub async fn connect_with(url: &str, options: StoreOptions) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(postgres::PgStore::open(url).await?))
+        Ok(Arc::new(postgres::PgStore::open_with(url, options).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_string()))
     }

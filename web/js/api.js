@@ -12,7 +12,7 @@ export class ApiError extends Error {
     this.status = status;
     this.code = code;
     this.body = body; // the server's `error` object, e.g. with current_version on a 412
-    this.retryAfter = retryAfter; // seconds, from Retry-After on a 429
+    this.retryAfter = retryAfter; // seconds, from Retry-After on a 429 or 503
   }
 }
 

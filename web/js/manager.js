@@ -354,6 +354,8 @@ export class ManagerView {
         this.state.loginError = e.retryAfter
           ? { key: 'login.rate_limited', params: { n: e.retryAfter } }
           : { key: 'login.rate_limited_unknown' };
+      } else if (e instanceof ApiError && e.status === 503 && e.code === 'busy') {
+        this.state.loginError = { key: 'login.server_busy', params: { n: e.retryAfter || 1 } };
       } else this.state.loginError = { key: 'error.generic', params: { message: errorText(e) } };
       d.loginPassword.select();
     } finally {

@@ -3,7 +3,7 @@
 use super::{station_columns, PgStore, StationRow};
 use crate::domain::audit::{station_state, Actor, AuditAction, AuditRecord};
 use crate::domain::patch::changed_fields;
-use crate::domain::{NewStation, Station};
+use crate::domain::{NewStation, Station, StationState};
 use crate::store::geom::Wgs84Geometry;
 use crate::store::{encode_amenities, AuditRow, EditStore, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -238,6 +238,20 @@ impl EditStore for PgStore {
         Ok(n > 0)
     }
 
+    async fn station_state(&self, id: i64) -> StoreResult<Option<StationState>> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(row_any(&mut conn, id).await?.map(|(s, retired)| {
+            if retired {
+                StationState::Retired {
+                    id,
+                    version: s.version,
+                }
+            } else {
+                StationState::Active(s)
+            }
+        }))
+    }
+
     async fn changed_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<(i64, i64, bool)>> {
         let rows: Vec<(i64, i64, bool)> = sqlx::query_as(
             "SELECT id, version, retired_at IS NULL FROM stations WHERE updated_at >= $1 ORDER BY id",
@@ -251,16 +265,27 @@ impl EditStore for PgStore {
     async fn subscribe_changes(&self) -> StoreResult<Option<crate::store::ChangeStream>> {
         use futures::StreamExt;
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        // sqlx would reconnect a lost listener by itself and carry on, silently skipping every
+        // notification sent meanwhile. Instead the stream ends when the connection is lost, so
+        // the follower subscribes again and resyncs what it may have missed.
+        listener.eager_reconnect(false);
         listener.listen(super::CHANGE_CHANNEL).await?;
-        let stream = listener.into_stream().map(|n| {
-            let n = n?;
-            n.payload().parse::<i64>().map_err(|_| StoreError::Corrupt {
-                id: 0,
-                reason: format!(
-                    "change notification with a non-numeric payload {:?}",
-                    n.payload()
-                ),
-            })
+        let stream = futures::stream::unfold(Some(listener), |listener| async move {
+            let mut listener = listener?;
+            match listener.try_recv().await {
+                Ok(Some(n)) => {
+                    let id = n.payload().parse::<i64>().map_err(|_| StoreError::Corrupt {
+                        id: 0,
+                        reason: format!(
+                            "change notification with a non-numeric payload {:?}",
+                            n.payload()
+                        ),
+                    });
+                    Some((id, Some(listener)))
+                }
+                Ok(None) => None,
+                Err(e) => Some((Err(e.into()), None)),
+            }
         });
         Ok(Some(stream.boxed()))
     }

@@ -2,7 +2,9 @@
 
 use crate::domain::{LonLat, NewStation, Station, TemporaryClosure};
 use crate::store::geom::{to_lonlat, Wgs84Geometry};
-use crate::store::{decode_amenities, encode_amenities, StationStore, StoreError, StoreResult};
+use crate::store::{
+    decode_amenities, encode_amenities, StationStore, StoreError, StoreOptions, StoreResult,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
@@ -11,7 +13,6 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{FromRow, PgPool, Row};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Accounts and sessions.
 mod accounts;
@@ -155,10 +156,18 @@ async fn load_range(pool: PgPool, from: i64, to: i64) -> StoreResult<Vec<Arc<Sta
 impl PgStore {
     /// Connects to the database a `postgres://` URL names and migrates it (PostGIS must be installable).
     pub async fn open(url: &str) -> StoreResult<Self> {
+        Self::open_with(url, StoreOptions::default()).await
+    }
+
+    /// [`PgStore::open`] with pool settings.
+    pub async fn open_with(url: &str, options: StoreOptions) -> StoreResult<Self> {
         let opts = PgConnectOptions::from_str(url)?;
+        // Every pooled connection is pinged before use (sqlx's default): after a server
+        // restart the dead ones are replaced transparently instead of failing one request each.
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(options.acquire_timeout)
+            .test_before_acquire(true)
             .connect_with(opts)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;

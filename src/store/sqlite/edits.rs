@@ -3,7 +3,7 @@
 use super::{station_columns, SqliteStore, StationRow};
 use crate::domain::audit::{station_state, Actor, AuditAction, AuditRecord};
 use crate::domain::patch::changed_fields;
-use crate::domain::{NewStation, Station};
+use crate::domain::{NewStation, Station, StationState};
 use crate::store::geom::Wgs84Geometry;
 use crate::store::{encode_amenities, AuditRow, EditStore, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -238,6 +238,20 @@ impl EditStore for SqliteStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(n > 0)
+    }
+
+    async fn station_state(&self, id: i64) -> StoreResult<Option<StationState>> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(row_any(&mut conn, id).await?.map(|(s, retired)| {
+            if retired {
+                StationState::Retired {
+                    id,
+                    version: s.version,
+                }
+            } else {
+                StationState::Active(s)
+            }
+        }))
     }
 
     async fn changed_since(&self, since: DateTime<Utc>) -> StoreResult<Vec<(i64, i64, bool)>> {

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 /// Accounts and sessions.
 mod accounts;
+/// Online backups into a new GeoPackage (`VACUUM INTO`).
+pub mod backup;
 /// Reading every station at start-up.
 mod bulk;
 /// Demand cells and query-origin counts.
@@ -110,18 +112,71 @@ pub fn file_of_url(url: &str) -> Option<std::path::PathBuf> {
     if !url.starts_with("sqlite:") {
         return None;
     }
-    SqliteConnectOptions::from_str(url)
+    // Only the file matters here: a bad `synchronous` value is reported when the store opens.
+    let (url, _) = take_synchronous(url);
+    SqliteConnectOptions::from_str(&url)
         .ok()
         .map(|o| o.get_filename().to_owned())
 }
 
+/// A `sqlite://` URL without our own `synchronous=…` parameter (sqlx refuses parameters it
+/// does not know), and that parameter's value if it was given.
+fn take_synchronous(url: &str) -> (String, Option<&str>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_string(), None);
+    };
+    let mut value = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.strip_prefix("synchronous=") {
+            Some(v) => value = Some(v),
+            None => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    (url, value)
+}
+
+/// The URL sqlx is given and how commits reach the disk, from a `sqlite://` URL that may say
+/// `synchronous=full|normal|extra`.
+///
+/// `full` (the default): a commit is on disk before it is acknowledged, so an acknowledged
+/// edit survives power loss. `normal` skips that sync in WAL mode (faster; survives a crash of
+/// the process, but may lose the last commits on power loss or an OS crash). `extra` also
+/// syncs the directory. `BENCHMARKS.md` measures what `full` costs.
+fn split_synchronous(url: &str) -> StoreResult<(String, SqliteSynchronous)> {
+    let (url, value) = take_synchronous(url);
+    let synchronous = match value.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("full") => SqliteSynchronous::Full,
+        Some("normal") => SqliteSynchronous::Normal,
+        Some("extra") => SqliteSynchronous::Extra,
+        Some(other) => {
+            return Err(StoreError::Db(sqlx::Error::Configuration(
+                format!(
+                    "synchronous={other:?} in the database URL: use full (the default), normal or extra"
+                )
+                .into(),
+            )))
+        }
+    };
+    Ok((url, synchronous))
+}
+
 impl SqliteStore {
-    /// Opens (creating if missing) the file a `sqlite://PATH` URL names and migrates it.
+    /// Opens (creating if missing) the file a `sqlite://PATH[?synchronous=…]` URL names and
+    /// migrates it. Commits are durable before they are acknowledged unless the URL says
+    /// `synchronous=normal` (see `split_synchronous`).
     pub async fn open(url: &str) -> StoreResult<Self> {
+        let (url, synchronous) = split_synchronous(url)?;
+        let url = url.as_str();
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(synchronous)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         // The store is a GeoPackage: a file other tools open, and the start-up read opens
@@ -151,6 +206,11 @@ impl SqliteStore {
             path,
             write_lock: Default::default(),
         })
+    }
+
+    /// The connection pool (tests read the connection settings through it).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     /// Inserts one row and its spatial-index entry; `index` names the row in errors.

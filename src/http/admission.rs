@@ -7,7 +7,9 @@
 //! that finds its lane full is refused at once with 503 `busy` and `Retry-After` instead of
 //! queueing, so latency and memory stay bounded under a flood and a flood of readers cannot
 //! take the slots staff edits need. `/healthz` and `/metrics` are never refused: a load
-//! balancer or an operator must see the service under load.
+//! balancer or an operator must see the service under load. Logins have a lane of their own
+//! without slots here: the queue in front of the password hashing (`crate::auth::hashing`)
+//! bounds them and sheds past it, and a flood of logins must not take the writes' slots.
 //!
 //! Writes also run on a thread of their own (a second Tokio runtime): when readers keep every
 //! worker of the main runtime busy, a write — which waits for the store several times — no
@@ -41,6 +43,8 @@ pub enum Lane {
     Write,
     /// Coverage computations (GET and the what-if POST).
     Coverage,
+    /// `POST /api/v1/auth/login`: bounded by the password-hashing queue, not here.
+    Login,
     /// Health and metrics: never refused.
     Exempt,
 }
@@ -52,6 +56,7 @@ impl Lane {
             Lane::Read => "read",
             Lane::Write => "write",
             Lane::Coverage => "coverage",
+            Lane::Login => "login",
             Lane::Exempt => "exempt",
         }
     }
@@ -67,6 +72,9 @@ impl Lane {
         }
         if route.starts_with("/api/v1/coverage") {
             return Lane::Coverage;
+        }
+        if route == "/api/v1/auth/login" {
+            return Lane::Login;
         }
         // The catch-alls only answer 404: no write slot for them.
         let catch_all = matches!(route, "/api/{*rest}" | "/api" | "/api/");
@@ -178,7 +186,7 @@ impl Admission {
             Lane::Read => Some(&self.reads),
             Lane::Write => Some(&self.writes),
             Lane::Coverage => Some(&self.coverage),
-            Lane::Exempt => None,
+            Lane::Login | Lane::Exempt => None,
         }
     }
 
@@ -189,7 +197,7 @@ impl Admission {
         }
     }
 
-    /// Requests in flight in the budgeted lanes (health and metrics not counted).
+    /// Requests in flight in the budgeted lanes (logins, health and metrics not counted).
     pub fn in_flight(&self) -> usize {
         self.reads.in_flight() + self.writes.in_flight() + self.coverage.in_flight()
     }
@@ -324,6 +332,8 @@ mod tests {
             Lane::Coverage
         );
         assert_eq!(lane(Method::GET, Some("/api/v1/coverage")), Lane::Coverage);
+        assert_eq!(lane(Method::POST, Some("/api/v1/auth/login")), Lane::Login);
+        assert_eq!(lane(Method::POST, Some("/api/v1/auth/logout")), Lane::Write);
         assert_eq!(lane(Method::POST, Some("/api/{*rest}")), Lane::Read);
         assert_eq!(lane(Method::GET, Some("/healthz")), Lane::Exempt);
         assert_eq!(lane(Method::GET, Some("/metrics")), Lane::Exempt);

@@ -23,6 +23,8 @@
 # Everything it starts is stopped, its temp dir removed and its PostGIS database dropped on exit.
 # Settings (env): DURATION=15 WARMUP=3 CONNECTIONS=64 WRK_THREADS=2 EDIT_IDS=50
 #                 PG=postgres://postgres@127.0.0.1:5432 BUILD_TIMEOUT=1800
+#                 YIZHAN_BIN=path (another build, not rebuilt: before/after figures)
+#                 SERVE_ARGS="--max-in-flight-reads 32 …" (flags added to `yizhan serve`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -49,7 +51,7 @@ case "$WHAT" in
     ;;
 esac
 
-BIN=$ROOT/target/release/yizhan
+BIN=${YIZHAN_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/yizhan}
 WORK=$(mktemp -d /tmp/yizhan-editload.XXXXXX)
 PIDS=()
 DBS=()
@@ -106,7 +108,8 @@ wait_healthy() {
 
 build() {
   step "cargo build --release"
-  timeout "$BUILD_TIMEOUT" cargo build --release --bin yizhan 2>&1 | tail -n 2 >&2
+  [ -n "${YIZHAN_BIN:-}" ] ||
+    timeout "$BUILD_TIMEOUT" cargo build --release --bin yizhan 2>&1 | tail -n 2 >&2
   [ -x "$BIN" ] || { echo "no $BIN after the build" >&2; exit 1; }
   command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
   if [[ " ${STORES[*]} " == *" postgres "* ]]; then
@@ -189,8 +192,9 @@ one_store() {
   step "$label: start, seed, admin account"
   local port pid
   port=$(free_port)
+  # shellcheck disable=SC2086 # SERVE_ARGS is a list of flags
   RUST_LOG=${RUST_LOG:-warn,yizhan::startup=info} "$BIN" serve --listen "127.0.0.1:$port" \
-    --database-url "$url" >>"$WORK/serve-$name.log" 2>&1 &
+    --database-url "$url" ${SERVE_ARGS:-} >>"$WORK/serve-$name.log" 2>&1 &
   pid=$!
   PIDS+=("$pid")
   wait_healthy "$pid" "$port" 180
@@ -265,6 +269,7 @@ print(json.load(urllib.request.urlopen(req, timeout=30))["token"])' \
 build
 say "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo); load average at start $(machine_load)"
 say "wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s --latency (after a ${WARMUP}s warm-up) on GET /api/v1/stations/nearest?limit=5 at random points (scripts/nearest.lua); one writer PATCHing $EDIT_IDS stations near Nanchang; wrk, the writer and the server share the same cores"
+say "binary: $BIN; extra serve flags: ${SERVE_ARGS:-none}"
 for s in "${STORES[@]}"; do one_store "$s"; done
 
 say ""

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load test of GET /api/v1/stations/nearest, loopback only, bounded in time.
 #
-#   scripts/loadtest.sh [http|latency|cold|all]      (default: all)
+#   scripts/loadtest.sh [http|latency|cold|mixed|all]      (default: all; `mixed` is not in `all`)
 #
 # http: builds --release, creates a fresh PostGIS database, starts `yizhan serve` once so it seeds
 #       the demo stations (optionally imports LOAD_STATIONS synthetic ones as well), then runs TWO
@@ -17,11 +17,28 @@
 # cold: generates COLD_STATIONS synthetic stations (scripts/gen_stations.py, fixed seed), imports
 #       them with `yizhan import` into a fresh GeoPackage and a fresh PostGIS database (timed), and
 #       measures the time from process start to /healthz answering, COLD_RUNS times per store.
+# mixed: on EACH store (a fresh GeoPackage, a fresh PostGIS database; MIXED_STORES), starts
+#       `yizhan serve` (demo seed) with --report-rate-per-hour 100000 (all the load comes from
+#       127.0.0.1, which the default 10 reports an hour would turn into 429s), creates a real
+#       manager of the 50 stations nearest to Nanchang with `yizhan user add` and logs in, then
+#       drives examples/mixedload.rs (closed loop, one keep-alive connection per client) at
+#       MIXED_STEPS connections, WARMUP + DURATION seconds per step: 95 % nearest/bbox reads,
+#       4 % anonymous problem reports, 1 % manager edits (GET for the ETag, PATCH with If-Match;
+#       a 412 from two clients racing on one station is counted apart). Prints per step:
+#       throughput (all answers and 2xx), p50/p99/p99.9, 503 shed / 503 timeout / other errors,
+#       edits/s, the load average before the step and the server's RSS after it.
+#       YIZHAN_BIN=path runs another build (e.g. an older one, for before/after figures; it is
+#       then not rebuilt); SERVE_ARGS adds flags to `yizhan serve`; MIXED_ENGINE=store answers
+#       nearest from the database per request (reads that wait, to overload the store);
+#       HONOR_RETRY_AFTER=1 makes clients wait Retry-After after a 503 (default: a flood that
+#       sends again at once).
 #
 # Everything it starts is stopped and every database it creates is dropped on exit.
 # Settings (env): DURATION=20 WARMUP=3 CONNECTIONS=64 WRK_THREADS=2 LOAD_STATIONS=0
 #                 LATENCY_RATES="500 1000 2000 4000"
 #                 COLD_STATIONS=1000000 COLD_RUNS=3 PG=postgres://postgres@127.0.0.1:5432
+#                 MIXED_STEPS="8 32 128 512" MIXED_STORES="sqlite postgres" MIXED_ENGINE=index
+#                 NOFILE=65536
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -40,14 +57,20 @@ PGUSER=postgres
 export PGHOST PGUSER
 
 LATENCY_RATES=${LATENCY_RATES:-500 1000 2000 4000}
+MIXED_STEPS=${MIXED_STEPS:-8 32 128 512}
+MIXED_STORES=${MIXED_STORES:-sqlite postgres}
+MIXED_ENGINE=${MIXED_ENGINE:-index}
+NOFILE=${NOFILE:-65536}
 
-case "$WHAT" in http | latency | cold | all) ;; *)
-  echo "usage: $0 [http|latency|cold|all]" >&2
+case "$WHAT" in http | latency | cold | mixed | all) ;; *)
+  echo "usage: $0 [http|latency|cold|mixed|all]" >&2
   exit 2
   ;;
 esac
 
-BIN=$ROOT/target/release/yizhan
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=${YIZHAN_BIN:-$TARGET/release/yizhan}
+LOADGEN=$TARGET/release/examples/mixedload
 WORK=$(mktemp -d /tmp/yizhan-loadtest.XXXXXX)
 PIDS=()
 DBS=()
@@ -88,11 +111,13 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# start_server NAME PORT URL ENGINE: starts `yizhan serve` in the background; sets SERVER_PID.
+# start_server NAME PORT URL ENGINE [FLAG…]: starts `yizhan serve` in the background; sets
+# SERVER_PID.
 start_server() {
   local name=$1 port=$2 url=$3 engine=$4
+  shift 4
   RUST_LOG=${RUST_LOG:-warn,yizhan::startup=info} "$BIN" serve --listen "127.0.0.1:$port" \
-    --database-url "$url" --nearest-engine "$engine" >>"$WORK/$name.log" 2>&1 &
+    --database-url "$url" --nearest-engine "$engine" "$@" >>"$WORK/$name.log" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
 }
@@ -117,8 +142,19 @@ machine_load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 build() {
   step "cargo build --release"
-  cargo build --release --bin yizhan 2>&1 | tail -n 2 >&2
-  command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+  if [ "$WHAT" = mixed ]; then
+    # One build for both: the example's dev-dependencies change the features the library is
+    # built with, and separate builds would compile it twice.
+    if [ -n "${YIZHAN_BIN:-}" ]; then
+      cargo build --release --example mixedload 2>&1 | tail -n 2 >&2
+    else
+      cargo build --release --bin yizhan --example mixedload 2>&1 | tail -n 2 >&2
+    fi
+  else
+    cargo build --release --bin yizhan 2>&1 | tail -n 2 >&2
+    command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+  fi
+  [ -x "$BIN" ] || { echo "no $BIN" >&2; exit 1; }
   pg_isready -h 127.0.0.1 -q || { echo "PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1; }
 }
 
@@ -294,12 +330,98 @@ cold_test() {
   say "| PostgreSQL/PostGIS | $imp_pg s | $COLD_TIMES | $COLD_MEDIAN | $COLD_RSS |"
 }
 
+# mixed_store NAME: the mixed-traffic steps on one store (see the header).
+mixed_store() {
+  local name=$1 url label
+  case "$name" in
+    sqlite)
+      url="sqlite://$WORK/mixed.gpkg"
+      label="SQLite/GeoPackage"
+      ;;
+    postgres)
+      fresh_db mixed
+      url=$DB_URL
+      label="PostgreSQL/PostGIS"
+      ;;
+    *)
+      echo "unknown store $name (MIXED_STORES: sqlite postgres)" >&2
+      exit 2
+      ;;
+  esac
+  local port
+  port=$(free_port)
+  # shellcheck disable=SC2086 # SERVE_ARGS is a list of flags
+  start_server "mixed-$name" "$port" "$url" "$MIXED_ENGINE" --report-rate-per-hour 100000 ${SERVE_ARGS:-}
+  local pid=$SERVER_PID
+  wait_healthy "$port" 180
+  local n
+  n=$(curl -sf "http://127.0.0.1:$port/healthz" | sed -n 's/.*"stations":\([0-9]*\).*/\1/p')
+
+  # The 100 stations nearest to Nanchang take the reports; the manager has the first 50.
+  local near ids codes edit_ids
+  near=$(curl -sf --max-time 10 "http://127.0.0.1:$port/api/v1/stations/nearest?lat=28.68&lon=115.89&limit=100")
+  ids=$(python3 -c 'import json, sys; print(",".join(str(i["id"]) for i in json.load(sys.stdin)["items"]))' <<<"$near")
+  edit_ids=$(python3 -c 'import json, sys; print(",".join(str(i["id"]) for i in json.load(sys.stdin)["items"][:50]))' <<<"$near")
+  codes=$(python3 -c 'import json, sys; print(",".join(i["code"] for i in json.load(sys.stdin)["items"][:50]))' <<<"$near")
+  local login="mixed-manager" password token
+  password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')
+  printf '%s\n' "$password" | timeout 60 "$BIN" user add --login "$login" --role manager \
+    --station "$codes" --database-url "$url" >&2
+  token=$(LOGIN="$login" PASSWORD="$password" python3 -c '
+import json, os, sys, urllib.request
+req = urllib.request.Request(sys.argv[1], method="POST", headers={"Content-Type": "application/json"},
+    data=json.dumps({"login": os.environ["LOGIN"], "password": os.environ["PASSWORD"]}).encode())
+print(json.load(urllib.request.urlopen(req, timeout=30))["token"])' \
+    "http://127.0.0.1:$port/api/v1/auth/login")
+
+  say ""
+  say "$label ($n stations): mixed traffic, examples/mixedload.rs, closed loop, ${WARMUP}s warm-up + ${DURATION}s per step; binary $BIN; serve flags: --nearest-engine $MIXED_ENGINE --report-rate-per-hour 100000 ${SERVE_ARGS:-}"
+  say "| connections | load avg before | answers/s | 2xx/s | p50 ms | p99 ms | p99.9 ms | max ms | 503 shed: reads / reports / edit GET / PATCH | 503 timeout | 412 races | 429 | other 4xx | 5xx | network | edits/s (PATCH 2xx) | PATCH p50 / p99 ms | RSS MB after |"
+  say "|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+  local c load flags=()
+  if [ "${HONOR_RETRY_AFTER:-0}" = 1 ]; then flags+=(--honor-retry-after); fi
+  for c in $MIXED_STEPS; do
+    step "$label: $c connections"
+    load=$(machine_load)
+    timeout $((WARMUP + DURATION + 120)) "$LOADGEN" --base "http://127.0.0.1:$port" \
+      --connections "$c" --duration "$DURATION" --warmup "$WARMUP" --token "$token" \
+      --station-ids "$ids" --edit-ids "$edit_ids" "${flags[@]}" >"$WORK/mixed-$name-$c.json"
+    kill -0 "$pid" 2>/dev/null || { echo "the server died:" >&2; tail -20 "$WORK/mixed-$name.log" >&2; exit 1; }
+    python3 - "$WORK/mixed-$name-$c.json" "$load" "$(rss_mb "$pid")" <<'PY' | tee -a "$SUMMARY"
+import json, sys
+r = json.load(open(sys.argv[1]))
+o, l = r["outcomes"], r["latency"]
+g = lambda k: o.get(k, 0)
+patch = r["by_kind"].get("edit_patch", {})
+pl = patch.get("latency", {})
+edits = patch.get("outcomes", {}).get("ok", 0) / r["seconds"]
+shed = lambda *kinds: sum(r["by_kind"].get(k, {}).get("outcomes", {}).get("shed_503_busy", 0) for k in kinds)
+print(f"| {r['connections']} | {sys.argv[2]} | {r['req_s']:.0f} | {r['ok_s']:.0f} | {l['p50_ms']:.2f} | {l['p99_ms']:.2f} | {l['p999_ms']:.2f} | {l['max_ms']:.0f} "
+      f"| {shed('nearest', 'bbox')} / {shed('report')} / {shed('edit_get')} / {shed('edit_patch')} | {g('timeout_503')} | {g('race_412')} | {g('rate_limited_429')} | {g('other_4xx')} | {g('other_5xx')} | {g('network')} "
+      f"| {edits:.1f} | {pl.get('p50_ms', 0):.1f} / {pl.get('p99_ms', 0):.1f} | {sys.argv[3]} |")
+PY
+  done
+  local errors
+  errors=$(grep -ciE 'panic|ERROR' "$WORK/mixed-$name.log" || true)
+  say "server log lines matching panic/ERROR: $errors"
+  stop_pid "$pid"
+}
+
+mixed_test() {
+  # Up to 512 client connections plus the server's: raise the descriptor limit (soft up to hard).
+  ulimit -n "$NOFILE" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+  say "file descriptors: ulimit -n $(ulimit -n)"
+  local s
+  for s in $MIXED_STORES; do mixed_store "$s"; done
+}
+
 build
 say "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo); load average at start $(machine_load)"
 case "$WHAT" in
   http) http_test ;;
   latency) latency_test ;;
   cold) cold_test ;;
+  mixed) mixed_test ;;
   all)
     http_test
     latency_test

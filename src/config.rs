@@ -134,6 +134,59 @@ pub struct ServeArgs {
     #[arg(long, env = "YIZHAN_DEMAND_FLUSH_SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub demand_flush_seconds: u64,
+    /// Connection, time and in-flight limits, and the shutdown grace period.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// How much the service takes on at once and for how long: the limits that keep it answering
+/// under a flood (see README, "Limits under load").
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Open connections served at once; further ones wait in the kernel's accept backlog
+    /// until one closes. Keep `ulimit -n` above this plus the store's connections.
+    #[arg(long, env = "YIZHAN_MAX_CONNECTIONS", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+    /// Seconds a client has to send a request's headers; also how long an idle keep-alive
+    /// connection is kept open.
+    #[arg(long, env = "YIZHAN_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a client may take no byte of a response before it is disconnected.
+    #[arg(long, env = "YIZHAN_SEND_TIMEOUT_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub send_timeout_seconds: u64,
+    /// Seconds a request may take from its headers to its response (body upload included),
+    /// coverage excepted; past it the reply is a 503 `timeout`.
+    #[arg(long, env = "YIZHAN_REQUEST_TIMEOUT_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout_seconds: u64,
+    /// Seconds a coverage request may take (it may queue 30 s for the computation slot, then
+    /// compute for seconds).
+    #[arg(long, env = "YIZHAN_COVERAGE_TIMEOUT_SECONDS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub coverage_timeout_seconds: u64,
+    /// Read requests (everything but writes and coverage) in progress at once; more are
+    /// refused at once with 503 `busy` and `Retry-After`.
+    #[arg(long, env = "YIZHAN_MAX_IN_FLIGHT_READS", default_value_t = 128,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_in_flight_reads: u32,
+    /// Writes (POST, PUT, PATCH, DELETE under /api) in progress at once, a budget of their
+    /// own so readers cannot crowd them out; more are refused with 503 `busy`.
+    #[arg(long, env = "YIZHAN_MAX_IN_FLIGHT_WRITES", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_in_flight_writes: u32,
+    /// Coverage requests (/api/v1/coverage…) in progress or queued for the computation slot
+    /// at once; more are refused with 503 `busy`.
+    #[arg(long, env = "YIZHAN_MAX_IN_FLIGHT_COVERAGE", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_in_flight_coverage: u32,
+    /// Seconds after SIGTERM (or Ctrl-C) for requests in progress to finish; connections
+    /// still open then are cut.
+    #[arg(long, env = "YIZHAN_SHUTDOWN_GRACE_SECONDS", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_grace_seconds: u64,
 }
 
 /// When the session cookie carries the `Secure` attribute.

@@ -74,6 +74,9 @@ pub enum Error {
         /// Seconds to wait.
         retry_after_s: u64,
     },
+    /// The request ran out of its time budget (503; the message says what became of it).
+    #[error("{0}")]
+    Timeout(String),
     /// The store cannot be reached right now (down, restarting, out of connections): 503 with
     /// `Retry-After`, so clients and proxies retry instead of treating it as a bug.
     #[error("the database is unavailable; retry in {STORE_RETRY_AFTER_S} s")]
@@ -111,6 +114,7 @@ impl Error {
             Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             Error::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            Error::Timeout(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             Error::StoreUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             Error::Store(StoreError::DuplicateCode { .. }) => {
                 (StatusCode::CONFLICT, "duplicate_code")
@@ -137,7 +141,7 @@ impl IntoResponse for Error {
                 tracing::warn!(error = %e, "store unavailable");
                 self.to_string()
             }
-            Error::Busy { .. } => self.to_string(),
+            Error::Busy { .. } | Error::Timeout(_) => self.to_string(),
             _ if status.is_server_error() => {
                 tracing::error!(error = ?self, "request failed");
                 "internal error; the details are in the server log".to_string()

@@ -20,6 +20,8 @@ pub mod http;
 pub mod index;
 /// Station files in and out, and the demo seeds.
 pub mod io;
+/// The server loop: connection cap, header-read timeout, graceful drain.
+pub mod serve;
 /// Building and running the application.
 pub mod startup;
 /// The store trait and its two backends.

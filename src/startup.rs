@@ -6,22 +6,29 @@ use crate::coverage::service::{CoverageService, DemandData};
 use crate::coverage::travel::StraightLine;
 use crate::domain::RegionSet;
 use crate::geoip::GeoIp;
+use crate::http::admission::{Admission, Budgets};
 use crate::http::{self, ApiConfig, AppState};
 use crate::index::{Snapshot, StationIndex};
 use crate::io::seed::{seed_if_empty, seed_regions_if_empty};
+use crate::serve::ServeOptions;
 use crate::store::{self, Store};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
+
+/// How long the end-of-run work (query-count flush, closing the store) may take after the
+/// connections are drained or cut.
+const END_OF_RUN_BUDGET: Duration = Duration::from_secs(10);
 
 /// A built, bound application, ready to serve.
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     state: AppState,
+    serve: ServeOptions,
 }
 
 /// Where the web app's files are: the flag, else `./web`, else the source tree's `web/`.
@@ -137,6 +144,16 @@ impl Application {
                 hsts: args.hsts,
             }),
             metrics: Arc::new(http::metrics::Metrics::default()),
+            admission: Arc::new(
+                Admission::new(Budgets {
+                    reads: args.limits.max_in_flight_reads as usize,
+                    writes: args.limits.max_in_flight_writes as usize,
+                    coverage: args.limits.max_in_flight_coverage as usize,
+                    request_timeout: Duration::from_secs(args.limits.request_timeout_seconds),
+                    coverage_timeout: Duration::from_secs(args.limits.coverage_timeout_seconds),
+                })
+                .context("starting the write thread")?,
+            ),
             auth: Arc::new(http::auth::AuthState::new(
                 args.session_ttl_hours,
                 args.cookie_secure,
@@ -150,10 +167,17 @@ impl Application {
         let listener = TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("binding {}", args.listen))?;
+        let serve = ServeOptions {
+            max_connections: args.limits.max_connections as usize,
+            header_read_timeout: Duration::from_secs(args.limits.header_read_timeout_seconds),
+            send_timeout: Duration::from_secs(args.limits.send_timeout_seconds),
+            shutdown_grace: Duration::from_secs(args.limits.shutdown_grace_seconds),
+        };
         Ok(Self {
             listener,
             router,
             state,
+            serve,
         })
     }
 
@@ -169,20 +193,34 @@ impl Application {
         &self.state
     }
 
-    /// Serves until the process is stopped.
+    /// Serves until SIGTERM or Ctrl-C, drains within the grace period, then writes the
+    /// query counts and closes the store (bounded by [`END_OF_RUN_BUDGET`]).
     pub async fn run(self) -> anyhow::Result<()> {
-        let store = self.state.store.clone();
-        axum::serve(
+        let state = self.state;
+        crate::serve::serve(
             self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
+            self.router,
+            self.serve,
+            shutdown_signal(),
+            state.admission.clone(),
         )
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-        if let Some(counter) = &self.state.query_counter {
-            crate::coverage::queries::flush(counter, store.as_ref(), &self.state.coverage).await;
+        .await;
+        let end_of_run = async {
+            if let Some(counter) = &state.query_counter {
+                crate::coverage::queries::flush(counter, state.store.as_ref(), &state.coverage)
+                    .await;
+            }
+            state.store.close().await;
+        };
+        if tokio::time::timeout(END_OF_RUN_BUDGET, end_of_run)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "flushing query counts and closing the store took over {} s; exiting anyway",
+                END_OF_RUN_BUDGET.as_secs()
+            );
         }
-        store.close().await;
         Ok(())
     }
 }

@@ -1,3 +1,4 @@
+use super::admission::Admission;
 use super::metrics::Metrics;
 use super::AppState;
 use crate::index::StationIndex;
@@ -43,10 +44,12 @@ pub async fn health(
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
 pub async fn prometheus_metrics(
     State(metrics): State<Arc<Metrics>>,
+    State(admission): State<Arc<Admission>>,
     State(index): State<Arc<StationIndex>>,
     State(sync): State<Arc<SyncStatus>>,
 ) -> impl IntoResponse {
     let mut out = metrics.render();
+    out.push_str(&admission.render());
     out.push_str(
         "# HELP yizhan_stations Active stations in the index.\n# TYPE yizhan_stations gauge\n",
     );

@@ -1,5 +1,7 @@
 //! The HTTP API: one file per resource, a shared state passed with `FromRef`.
 
+/// Requests in flight per lane (reads, writes, coverage), shed past their budget, and timed.
+pub mod admission;
 /// `POST /api/v1/auth/login|logout`, `GET /api/v1/auth/me`, and the `CurrentUser` extractor.
 pub mod auth;
 /// `GET /api/v1/counties`: the county outlines the web app draws as its basemap.
@@ -79,6 +81,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// Request metrics.
     pub metrics: Arc<metrics::Metrics>,
+    /// Budgets of requests in flight per lane, and their time budgets.
+    pub admission: Arc<admission::Admission>,
     /// Session policy and login rate limits.
     pub auth: Arc<auth::AuthState>,
     /// Problem reports accepted per client address.
@@ -131,6 +135,7 @@ pub fn app(state: AppState, web_dir: PathBuf) -> Router {
     let (api, doc) = api();
     let doc = Arc::new(doc);
     let metrics_state = state.metrics.clone();
+    let admit = axum::middleware::from_fn_with_state(state.admission.clone(), admission::admit);
     let config = state.config.clone();
     let web = tower_http::services::ServeDir::new(web_dir).append_index_html_on_directories(true);
     let web = move |req: axum::extract::Request| {
@@ -158,6 +163,9 @@ pub fn app(state: AppState, web_dir: PathBuf) -> Router {
         // the web app's empty 404 instead of a JSON error.
         .route("/api", axum::routing::any(no_such_route))
         .route("/api/", axum::routing::any(no_such_route))
+        // Admission innermost: cross-site refusals take no slot, and the metrics (outermost)
+        // count refused requests under their route.
+        .route_layer(admit.clone())
         .route_layer(axum::middleware::from_fn_with_state(
             state.config.clone(),
             same_origin::refuse_cross_site,
@@ -167,7 +175,7 @@ pub fn app(state: AppState, web_dir: PathBuf) -> Router {
             metrics::track,
         ))
         .with_state(state)
-        .fallback(web)
+        .fallback(axum::handler::Handler::layer(web, admit))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     let app = if config.trusted_proxies.is_empty() {
         app.layer(axum::middleware::from_fn_with_state(

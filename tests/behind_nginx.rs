@@ -173,7 +173,7 @@ impl Nginx {
     fn in_front_of(upstream: SocketAddr) -> (Self, String) {
         let port = free_port();
         let body = format!(
-            "upstream yizhan {{ server {upstream}; keepalive 8; }}\n\
+            "upstream yizhan {{ server {upstream}; keepalive 8; keepalive_timeout 5s; }}\n\
              server {{\n\
                  listen 127.0.0.1:{port};\n\
                  proxy_bind {NGINX_BIND};\n\

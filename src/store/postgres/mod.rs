@@ -293,6 +293,12 @@ impl StationStore for PgStore {
             ids.push(id);
         }
         tx.commit().await?;
+        // A bulk load changes the tables' statistics wholesale, and autovacuum may be off or
+        // not have run yet: without fresh statistics the planner takes the KNN of the store
+        // engine and the resync for a scan of every row.
+        sqlx::query("ANALYZE stations, audit_log")
+            .execute(&self.pool)
+            .await?;
         Ok(ids)
     }
 

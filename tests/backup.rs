@@ -11,11 +11,12 @@
 
 mod common;
 
+use common::process::ServerProcess;
 use common::{backend, spawn_app, Backend, TestDb};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,52 +24,8 @@ use yizhan::auth::{hash_password, new_session_token, token_hash};
 use yizhan::domain::audit::AuditAction;
 use yizhan::domain::{Login, Role};
 
-/// A `yizhan serve` process, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn serve(db_url: &str, client: &reqwest::Client) -> Server {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_yizhan"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--database-url", db_url])
-        .env("RUST_LOG", "warn")
-        .env_remove("DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("starting yizhan serve");
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = client.get(format!("{}/healthz", server.base)).send().await {
-            if r.status() == StatusCode::OK {
-                return server;
-            }
-        }
-        assert!(Instant::now() < deadline, "yizhan serve did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+async fn serve(db_url: &str, client: &reqwest::Client) -> ServerProcess {
+    ServerProcess::start(db_url, &[], ("BACKUP_LOG", "warn"), client).await
 }
 
 /// Runs the binary with `args` plus `--database-url`.

@@ -12,11 +12,11 @@
 mod common;
 
 use chrono::{DateTime, Utc};
+use common::process::ServerProcess;
 use common::{distance_m, new_station, TestDb};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,55 +33,14 @@ const CREATORS: usize = 2;
 const BURST: Duration = Duration::from_millis(1200);
 const MIN_ACKS: usize = 30;
 
-/// `yizhan serve` as a child process, killed with SIGKILL when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start(db_url: &str, client: &reqwest::Client) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_yizhan"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--database-url", db_url, "--seed", "false"])
-        .args(["--report-rate-per-hour", "100000"])
-        .env(
-            "RUST_LOG",
-            std::env::var("CRASH_LOG").unwrap_or_else(|_| "error".into()),
-        )
-        .env_remove("YIZHAN_GEOIP_DB")
-        .env_remove("YIZHAN_TRUSTED_PROXIES")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("starting yizhan serve");
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = client.get(format!("{}/healthz", server.base)).send().await {
-            if r.status() == StatusCode::OK {
-                return server;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "yizhan serve did not become healthy"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+async fn start(db_url: &str, client: &reqwest::Client) -> ServerProcess {
+    ServerProcess::start(
+        db_url,
+        &["--seed", "false", "--report-rate-per-hour", "100000"],
+        ("CRASH_LOG", "error"),
+        client,
+    )
+    .await
 }
 
 async fn session(store: &dyn Store, login: &str, role: Role, codes: &[String]) -> String {

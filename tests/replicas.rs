@@ -7,71 +7,22 @@
 
 mod common;
 
+use common::process::ServerProcess;
 use common::{backend, Backend, TestDb};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use yizhan::auth::{hash_password, new_session_token, token_hash};
 use yizhan::domain::{Login, Role};
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start(db_url: &str, client: &reqwest::Client) -> Server {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_yizhan"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--database-url",
-            db_url,
-            "--resync-seconds",
-            "1",
-        ])
-        .env(
-            "RUST_LOG",
-            std::env::var("REPLICA_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("starting yizhan serve");
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = client.get(format!("{}/healthz", server.base)).send().await {
-            if r.status() == StatusCode::OK {
-                return server;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "yizhan serve did not become healthy"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+async fn start(db_url: &str, client: &reqwest::Client) -> ServerProcess {
+    ServerProcess::start(
+        db_url,
+        &["--resync-seconds", "1"],
+        ("REPLICA_LOG", "warn"),
+        client,
+    )
+    .await
 }
 
 async fn nearest_first(client: &reqwest::Client, base: &str) -> Value {

@@ -8,6 +8,9 @@
 //! test ends; ones left behind by killed runs are dropped an hour later by the next run.
 #![allow(dead_code)]
 
+/// The real binary as a child process.
+pub mod process;
+
 use chrono::{DateTime, Utc};
 use geographiclib_rs::{DirectGeodesic, Geodesic};
 use reqwest::StatusCode;

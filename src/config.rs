@@ -29,7 +29,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP service (the default).
-    Serve(ServeArgs),
+    // Boxed: the service's settings dwarf every other subcommand's.
+    Serve(Box<ServeArgs>),
     /// Import stations from CSV or GeoJSON, all-or-nothing.
     Import(ImportArgs),
     /// Export all active stations as CSV or GeoJSON.

@@ -29,7 +29,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP service (the default).
-    Serve(ServeArgs),
+    // Boxed: the service's settings dwarf every other subcommand's.
+    Serve(Box<ServeArgs>),
     /// Import stations from CSV or GeoJSON, all-or-nothing.
     Import(ImportArgs),
     /// Export all active stations as CSV or GeoJSON.
@@ -137,6 +138,63 @@ pub struct ServeArgs {
     /// Connection, time and in-flight limits, and the shutdown grace period.
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// An optional raster basemap under the web app's map (off by default).
+    #[command(flatten)]
+    pub basemap: BasemapArgs,
+}
+
+/// A raster tile layer for the web app's map. Off unless `--basemap-url` is given: then the
+/// page (and its content security policy) reaches exactly the template's tile hosts and no
+/// other; without it nothing external is ever fetched.
+#[derive(Debug, Clone, Args)]
+pub struct BasemapArgs {
+    /// Tile URL template with `{z}`, `{x}`, `{y}` and optionally `{s}` (in the host) and `{r}`,
+    /// e.g. `https://t{s}.tianditu.gov.cn/vec_w/wmts?…&TILECOL={x}&TILEROW={y}&TILEMATRIX={z}&tk=KEY`.
+    /// The key, if any, is visible to every visitor, as with any browser tile key.
+    #[arg(long = "basemap-url", env = "YIZHAN_BASEMAP_URL")]
+    pub url: Option<String>,
+    /// The credit the tile provider requires, shown on the map (plain text).
+    #[arg(
+        long = "basemap-attribution",
+        env = "YIZHAN_BASEMAP_ATTRIBUTION",
+        default_value = ""
+    )]
+    pub attribution: String,
+    /// The datum the tiles are drawn in: `wgs84` (天地图, OSM) or `gcj02` (Amap, Tencent);
+    /// with `gcj02` the page shifts markers, outlines and the rider's position to match.
+    #[arg(long = "basemap-crs", env = "YIZHAN_BASEMAP_CRS", default_value = "wgs84",
+          value_parser = PossibleValuesParser::new(["wgs84", "gcj02"]))]
+    pub crs: String,
+    /// What `{s}` takes: comma separated (`a,b,c`) or one per character (`01234567`).
+    /// Leaflet's `abc` when the template has `{s}` and this is not given.
+    #[arg(long = "basemap-subdomains", env = "YIZHAN_BASEMAP_SUBDOMAINS")]
+    pub subdomains: Option<String>,
+    /// The highest zoom the provider serves.
+    #[arg(long = "basemap-max-zoom", env = "YIZHAN_BASEMAP_MAX_ZOOM", default_value_t = 18,
+          value_parser = clap::value_parser!(u8).range(1..=crate::domain::basemap::MAX_ZOOM_LIMIT as i64))]
+    pub max_zoom: u8,
+}
+
+impl BasemapArgs {
+    /// The configured basemap, validated; `None` when no URL is given.
+    pub fn basemap(&self) -> anyhow::Result<Option<crate::domain::Basemap>> {
+        let Some(url) = self.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        let crs = self
+            .crs
+            .parse::<crate::domain::Crs>()
+            .map_err(|e| anyhow::anyhow!("--basemap-crs: {e}"))?;
+        let basemap = crate::domain::Basemap::new(
+            url,
+            &self.attribution,
+            crs,
+            self.subdomains.as_deref(),
+            self.max_zoom,
+        )
+        .map_err(|e| anyhow::anyhow!("--basemap-url: {e}"))?;
+        Ok(Some(basemap))
+    }
 }
 
 /// How much the service takes on at once and for how long: the limits that keep it answering

@@ -22,7 +22,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         None => serve(cli.serve).await,
-        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Serve(args)) => serve(*args).await,
         Some(Command::Import(args)) => yizhan::cli::run_import(args).await,
         Some(Command::Export(args)) => yizhan::cli::run_export(args).await,
         Some(Command::Backup(args)) => yizhan::cli::run_backup(args).await,

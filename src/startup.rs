@@ -66,6 +66,7 @@ impl Application {
     /// Opens everything the configuration names and binds the listener (port 0 picks a free one).
     pub async fn build(args: ServeArgs) -> anyhow::Result<Self> {
         let travel = args.travel.model()?;
+        let basemap = args.basemap.basemap()?;
         let store_options = store::StoreOptions {
             acquire_timeout: std::time::Duration::from_millis(args.db_acquire_timeout_ms),
         };
@@ -142,6 +143,13 @@ impl Application {
                 trusted_proxies: args.trusted_proxies.clone(),
                 nearest_engine: args.nearest_engine,
                 hsts: args.hsts,
+                content_security_policy: axum::http::HeaderValue::from_str(
+                    &http::headers::content_security_policy(
+                        basemap.as_ref().map_or(&[][..], |b| b.origins()),
+                    ),
+                )
+                .context("the basemap's tile hosts do not fit in a header")?,
+                basemap: basemap.map(Arc::new),
             }),
             metrics: Arc::new(http::metrics::Metrics::default()),
             admission: Arc::new(

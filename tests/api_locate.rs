@@ -273,3 +273,18 @@ async fn trusted_proxy_matches_on_a_dual_stack_listener() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn client_config_says_the_page_may_ask_locate_only_with_a_geoip_database() {
+    let (app, _dir) = app_with_geoip(&[]).await;
+    let (status, body) = app.get_json("/api/v1/client-config").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["geoip"], true, "{body}");
+    let plain = spawn_app_with(|a: &mut ServeArgs| a.seed = false).await;
+    let (status, body) = plain.get_json("/api/v1/client-config").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["geoip"], false, "{body}");
+    // And it would have been a 400 there.
+    let (status, _) = plain.get_json("/api/v1/locate").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{spawn_app, TestApp};
+use common::{spawn_app, spawn_app_with, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::io::Write;
@@ -23,6 +23,9 @@ const MANAGER_LOGIN: &str = "e2e-zhanzhang";
 const ADMIN_LOGIN: &str = "e2e-admin";
 const PLANNER_LOGIN: &str = "e2e-guihua";
 const PASSWORD: &str = "e2e correct horse battery";
+/// The raster basemap of the second server the browser tests use (nothing answers there: the
+/// browser test serves its tiles itself).
+const BASEMAP_TEMPLATE: &str = "https://t{s}.tiles.example.cn/gcj/{z}/{x}/{y}.png";
 /// The whole browser suite; each test has its own, shorter timeout inside.
 const NODE_TIMEOUT: Duration = Duration::from_secs(480);
 
@@ -158,12 +161,22 @@ async fn browser_tests_pass_against_the_real_server() {
     add_account(&app, ADMIN_LOGIN, Role::Admin, &[]).await;
     add_account(&app, PLANNER_LOGIN, Role::Planner, &[]).await;
     warm_coverage(&app).await;
+    // A second server with a (fake, GCJ-02) raster basemap: the page must fetch its tiles, from
+    // exactly those hosts, under its policy, and shift what it draws.
+    let basemap_app = spawn_app_with(|a| {
+        a.basemap.url = Some(BASEMAP_TEMPLATE.into());
+        a.basemap.subdomains = Some("01".into());
+        a.basemap.crs = "gcj02".into();
+        a.basemap.attribution = "测试底图 <b>GS(2026)</b>".into();
+    })
+    .await;
 
     let mut node = tokio::process::Command::new("node");
     node.arg("--test")
         .arg("web/tests/")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("YIZHAN_URL", &app.base_url)
+        .env("YIZHAN_BASEMAP_APP_URL", &basemap_app.base_url)
         .env("CHROMIUM", chromium())
         .env("YIZHAN_MANAGER_LOGIN", MANAGER_LOGIN)
         .env("YIZHAN_MANAGER_PASSWORD", PASSWORD)

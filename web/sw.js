@@ -1,38 +1,39 @@
-// Service worker: lets the app start with no signal. The app shell and the county basemap are
-// served from cache and refreshed in the background. Nearest-station answers go to the network
-// first and fall back to the last answer saved for the same URL; other API calls pass through.
-// Bump VERSION when the shell's file list changes.
-const VERSION = 'v3';
+// Service worker: lets the app start with no signal. On install it keeps only what the rider's
+// first view needs (RIDER_SHELL); everything else of ours (the manager's and planner's modules,
+// their styles and images) is kept the first time it is used, so a first visit does not download
+// the whole app twice. Kept files are served from the cache and refreshed in the background.
+// The county basemap and the client config likewise. Nearest-station answers are not kept here:
+// the page saves the stations around the rider itself (js/saved-nearby.js) and answers from them
+// when there is no signal, whatever the exact position. Other API calls pass through.
+// Bump VERSION whenever a file below changes, so installed copies refresh.
+const VERSION = 'v4';
 const SHELL_CACHE = `yizhan-shell-${VERSION}`;
-const API_CACHE = `yizhan-api-${VERSION}`;
-const API_CACHE_MAX = 30;
-const SLOW_MS = 6000;
-const SHELL = [
+
+/** The rider's first view: the page, its styles, scripts and icons. One path a line; easy to edit. */
+const RIDER_SHELL = [
   './',
   'index.html',
   'manifest.webmanifest',
   'css/app.css',
+  'vendor/leaflet/leaflet.css',
+  'vendor/leaflet/leaflet.js',
   'js/app.js',
   'js/api.js',
+  'js/coords.js',
   'js/i18n.js',
   'js/map.js',
+  'js/nav.js',
   'js/rider.js',
-  'js/auth.js',
-  'js/manager.js',
-  'js/planner.js',
-  'js/planner-map.js',
-  'vendor/leaflet/leaflet.js',
-  'vendor/leaflet/leaflet.css',
-  'vendor/leaflet/images/layers.png',
-  'vendor/leaflet/images/layers-2x.png',
-  'vendor/leaflet/images/marker-icon.png',
-  'vendor/leaflet/images/marker-icon-2x.png',
-  'vendor/leaflet/images/marker-shadow.png',
+  'js/saved-nearby.js',
+  'js/tiles.js',
   'icons/icon.svg',
-  'icons/icon-192.png',
 ];
-const COUNTIES = 'api/v1/counties';
-const CACHED_API = ['api/v1/stations/nearest'];
+
+/** Small API answers the first view needs; best effort (a failure must not block installing). */
+const RIDER_DATA = ['api/v1/client-config', 'api/v1/counties'];
+
+/** API answers kept for starting without a signal: fresh when online, the kept copy when not. */
+const KEPT_API = new Set(RIDER_DATA);
 const STATIC_DESTINATIONS = new Set(['script', 'style', 'image', 'manifest', 'font']);
 
 const scopeUrl = (p) => new URL(p, self.registration.scope).href;
@@ -40,20 +41,18 @@ const scopeUrl = (p) => new URL(p, self.registration.scope).href;
 self.addEventListener('install', (event) => {
   event.waitUntil((async () => {
     const shell = await caches.open(SHELL_CACHE);
-    await shell.addAll(SHELL.map(scopeUrl));
-    // The basemap is large and optional: a failure here must not block installing the shell.
-    try {
-      await shell.add(scopeUrl(COUNTIES));
-    } catch { /* fetched again on first use */ }
+    // One by one and tolerant: a file another build has not shipped yet (js/tiles.js, say)
+    // must not leave the rider with no offline shell at all. The page itself must be there.
+    await shell.add(scopeUrl('index.html'));
+    await Promise.all([...RIDER_SHELL, ...RIDER_DATA].map((p) => shell.add(scopeUrl(p)).catch(() => null)));
     await self.skipWaiting();
   })());
 });
 
 self.addEventListener('activate', (event) => {
   event.waitUntil((async () => {
-    const keep = new Set([SHELL_CACHE, API_CACHE]);
     for (const key of await caches.keys()) {
-      if (key.startsWith('yizhan-') && !keep.has(key)) await caches.delete(key);
+      if (key.startsWith('yizhan-') && key !== SHELL_CACHE) await caches.delete(key);
     }
     await self.clients.claim();
   })());
@@ -63,25 +62,25 @@ self.addEventListener('fetch', (event) => {
   const req = event.request;
   if (req.method !== 'GET') return;
   const url = new URL(req.url);
-  if (url.origin !== self.location.origin) return;
+  if (url.origin !== self.location.origin) return; // a configured basemap's tiles: the browser's own cache
   const path = url.href.split('?')[0];
-  if (path === scopeUrl(COUNTIES)) {
-    event.respondWith(staleWhileRevalidate(event, SHELL_CACHE));
+  if ([...KEPT_API].some((p) => path === scopeUrl(p))) {
+    event.respondWith(networkFirst(event));
   } else if (path.startsWith(scopeUrl('api/'))) {
-    // Only public answers are kept; anything else (accounts, reports, locate) goes straight through.
-    if (CACHED_API.some((p) => path === scopeUrl(p))) event.respondWith(networkFirst(event));
+    // Accounts, stations, reports, locate: straight through, never kept.
   } else if (req.mode === 'navigate') {
     // Any page of the app opens the shell; fresh when online, cached when not.
-    event.respondWith(networkFirst(event, SHELL_CACHE, scopeUrl('index.html')));
-  } else if (STATIC_DESTINATIONS.has(req.destination)) {
-    event.respondWith(staleWhileRevalidate(event, SHELL_CACHE));
+    event.respondWith(networkFirst(event, scopeUrl('index.html')));
+  } else if (STATIC_DESTINATIONS.has(req.destination) || path.endsWith('.js')) {
+    event.respondWith(staleWhileRevalidate(event));
   }
 });
 
-async function staleWhileRevalidate(event, cacheName) {
+/** The kept copy at once (refreshed behind it); the network, kept for next time, when none. */
+async function staleWhileRevalidate(event) {
   const req = event.request;
-  const cache = await caches.open(cacheName);
-  const cached = await cache.match(req);
+  const cache = await caches.open(SHELL_CACHE);
+  const cached = await cache.match(req, { ignoreVary: true });
   const fresh = fetch(req)
     .then(async (res) => {
       if (res.ok) await cache.put(req, res.clone());
@@ -93,37 +92,21 @@ async function staleWhileRevalidate(event, cacheName) {
   return (await fresh) || offlineError();
 }
 
-/**
- * Network first; falls back to the cached answer when the network fails, or when it is slower than
- * SLOW_MS and a cached answer exists (a weak signal should not leave the rider staring at a spinner).
- * The network answer still refreshes the cache in the background.
- */
-async function networkFirst(event, cacheName = API_CACHE, fallbackUrl = null) {
+/** The network's answer (kept); the kept copy when the network fails. */
+async function networkFirst(event, fallbackUrl = null) {
   const req = event.request;
-  const cache = await caches.open(cacheName);
-  const network = fetch(req).then(async (res) => {
+  const cache = await caches.open(SHELL_CACHE);
+  try {
+    const res = await fetch(req);
     if (res.ok) {
-      await cache.put(req, res.clone());
-      if (cacheName === API_CACHE) await trim(cache);
+      const keep = res.clone();
+      event.waitUntil(cache.put(req, keep));
     }
     return res;
-  });
-  event.waitUntil(network.catch(() => null));
-  const cachedAnswer = async () =>
-    (await cache.match(req)) || (fallbackUrl ? await cache.match(fallbackUrl) : undefined);
-  let slowTimer;
-  const slow = new Promise((resolve) => { slowTimer = setTimeout(() => resolve('slow'), SLOW_MS); });
-  try {
-    const first = await Promise.race([network, slow]);
-    if (first !== 'slow') return first;
-    const cached = await cachedAnswer();
-    if (cached) return markCached(cached);
-    return await network;
   } catch {
-    const cached = await cachedAnswer();
+    const cached = (await cache.match(req, { ignoreVary: true }))
+      || (fallbackUrl ? await cache.match(fallbackUrl, { ignoreVary: true }) : undefined);
     return cached ? markCached(cached) : offlineError();
-  } finally {
-    clearTimeout(slowTimer);
   }
 }
 
@@ -132,11 +115,6 @@ function markCached(res) {
   const headers = new Headers(res.headers);
   headers.set('X-Yizhan-From-Cache', '1');
   return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
-}
-
-async function trim(cache) {
-  const keys = await cache.keys();
-  for (const key of keys.slice(0, Math.max(0, keys.length - API_CACHE_MAX))) await cache.delete(key);
 }
 
 function offlineError() {

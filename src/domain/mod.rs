@@ -6,6 +6,8 @@ pub mod account;
 pub mod amenity;
 /// Audit records: who changed what, before and after.
 pub mod audit;
+/// Raster basemaps an operator may configure: tile template, credit, datum, origins.
+pub mod basemap;
 /// Bounding boxes for map queries.
 pub mod bbox;
 /// Coordinate systems spoken at the edge (WGS-84, GCJ-02, BD-09).
@@ -31,6 +33,7 @@ pub mod travel;
 
 pub use account::{Account, Login, Role};
 pub use amenity::{Amenity, AmenitySet};
+pub use basemap::Basemap;
 pub use bbox::BBox;
 pub use crs::Crs;
 pub use hours::Hours;

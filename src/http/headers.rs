@@ -14,6 +14,7 @@ use std::sync::Arc;
 /// The web app's own policy (`web/index.html` repeats it in a `<meta>` tag): everything from
 /// this origin, no inline script or style, images also as `data:` URLs (Leaflet's), no plugins,
 /// no external origin at all (no CDN, tile server or web font), and no framing (clickjacking).
+/// A configured basemap adds its tile hosts to `img-src` ([`content_security_policy`]).
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
      base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
@@ -28,9 +29,50 @@ pub const REFERRER_POLICY: &str = "no-referrer";
 /// under the same domain are not ours to decide for.
 pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
 
-/// The headers every response carries (unless a handler set its own).
-const ALWAYS: [(HeaderName, &str); 4] = [
-    (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+/// [`CONTENT_SECURITY_POLICY`] with `img_origins` (a configured basemap's tile hosts) let into
+/// `img-src` and nothing else changed; the same policy when there are none.
+pub fn content_security_policy(img_origins: &[String]) -> String {
+    CONTENT_SECURITY_POLICY.replacen(IMG_SRC, &img_src(img_origins), 1)
+}
+
+/// The page's `<meta>` policy: the header's less `frame-ancestors`, which a `<meta>` tag
+/// cannot carry (browsers ignore it there and warn).
+pub fn meta_content_security_policy(img_origins: &[String]) -> String {
+    META_CONTENT_SECURITY_POLICY.replacen(IMG_SRC, &img_src(img_origins), 1)
+}
+
+/// `web/index.html` with its `<meta>` policy widened to `img_origins`; `None` when the page
+/// does not carry the policy this server expects (then it is served unchanged, tiles blocked).
+pub fn page_with_policy(html: &str, img_origins: &[String]) -> Option<String> {
+    let today = format!("content=\"{META_CONTENT_SECURITY_POLICY}\"");
+    html.contains(&today).then(|| {
+        html.replacen(
+            &today,
+            &format!("content=\"{}\"", meta_content_security_policy(img_origins)),
+            1,
+        )
+    })
+}
+
+const IMG_SRC: &str = "img-src 'self' data:;";
+
+const META_CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+     base-uri 'self'; form-action 'self'";
+
+fn img_src(img_origins: &[String]) -> String {
+    let mut s = String::from("img-src 'self' data:");
+    for o in img_origins {
+        s.push(' ');
+        s.push_str(o);
+    }
+    s.push(';');
+    s
+}
+
+/// The headers every response carries (unless a handler set its own); the policy is the
+/// configured one, [`ApiConfig::content_security_policy`].
+const ALWAYS: [(HeaderName, &str); 3] = [
     (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
     (header::REFERRER_POLICY, REFERRER_POLICY),
     // `frame-ancestors` for browsers too old to read it from the policy.
@@ -56,6 +98,9 @@ pub async fn set_security_headers(
     };
     let mut res = next.run(req).await;
     let headers = res.headers_mut();
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert_with(|| config.content_security_policy.clone());
     for (name, value) in ALWAYS {
         headers
             .entry(name)

@@ -4,6 +4,8 @@
 pub mod admission;
 /// `POST /api/v1/auth/login|logout`, `GET /api/v1/auth/me`, and the `CurrentUser` extractor.
 pub mod auth;
+/// `GET /api/v1/client-config`: what the web app needs to know at start (basemap, GeoIP).
+pub mod client_config;
 /// `GET /api/v1/counties`: the county outlines the web app draws as its basemap.
 pub mod counties;
 /// `GET /api/v1/coverage…`, `POST /api/v1/coverage/what-if`: the 15-minute circle for planners.
@@ -66,6 +68,10 @@ pub struct ApiConfig {
     pub nearest_engine: NearestEngine,
     /// When responses carry `Strict-Transport-Security`.
     pub hsts: Hsts,
+    /// The raster basemap the web app draws, when one is configured.
+    pub basemap: Option<Arc<crate::domain::Basemap>>,
+    /// The `Content-Security-Policy` every response carries (with the basemap's tile hosts).
+    pub content_security_policy: axum::http::HeaderValue,
 }
 
 /// Everything handlers share; each extracts only the part it needs.
@@ -117,6 +123,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(reports::router())
         .merge(auth::router())
         .merge(locate::router())
+        .merge(client_config::router())
         .merge(counties::router())
         .merge(regions::router())
         .merge(coverage::router())
@@ -137,6 +144,11 @@ pub fn app(state: AppState, web_dir: PathBuf) -> Router {
     let metrics_state = state.metrics.clone();
     let admit = axum::middleware::from_fn_with_state(state.admission.clone(), admission::admit);
     let config = state.config.clone();
+    // With a basemap the page's own `<meta>` policy must let its tile hosts in too.
+    let api = match &config.basemap {
+        Some(basemap) => client_config::serve_page_with_policy(api, &web_dir, basemap.origins()),
+        None => api,
+    };
     let web = tower_http::services::ServeDir::new(web_dir).append_index_html_on_directories(true);
     let web = move |req: axum::extract::Request| {
         let web = web.clone();

@@ -410,6 +410,7 @@ pub async fn spawn_app_on(db: TestDb, configure: impl FnOnce(&mut ServeArgs)) ->
     // `for_store` reads the environment like the binary does; a developer's exported
     // YIZHAN_GEOIP_DB or YIZHAN_SEED must not change what the tests assert.
     args.geoip_db = None;
+    args.basemap.url = None;
     args.trusted_proxies = Vec::new();
     args.seed = true;
     args.travel.walk_kmh = 4.5;

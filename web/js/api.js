@@ -88,6 +88,11 @@ export function nearestStations({ lat, lon, limit = 10, amenities = [], openNow 
   }, opts);
 }
 
+/** The page's start-up settings: `{geoip, basemap, travel}` (see GET /api/v1/client-config). */
+export function clientConfig(opts) {
+  return getJson('client-config', {}, { timeoutMs: 8000, ...opts });
+}
+
 /** The client's approximate position from its IP address (404 or 400 when unknown). */
 export function locateByIp(opts) {
   return getJson('locate', {}, { timeoutMs: 8000, ...opts });

@@ -1,7 +1,8 @@
 // Bootstrap: fill the page's strings, show the view the address names (#manager: 站长,
 // #planner: 规划, else 找驿站), build each view the first time it is shown, and register the
 // service worker that lets the app start with no signal.
-import { counties } from './api.js';
+import { clientConfig, counties } from './api.js';
+import { setDisplayCrs } from './coords.js';
 import { applyStatic, getLang, setLang } from './i18n.js';
 import { StationMap } from './map.js';
 import { RiderView } from './rider.js';
@@ -16,14 +17,36 @@ let map = null;
 let rider = null;
 let manager = null;
 let planner = null;
+let riderStarted = false;
+
+/**
+ * What the server says the page needs at start (basemap, whether it can locate by IP, the travel
+ * model); an empty config (no basemap, no IP lookup) when it cannot be had.
+ */
+let configPromise = null;
+function loadConfig() {
+  configPromise ??= clientConfig()
+    .then(({ data }) => data || {})
+    .catch((e) => {
+      console.warn('client config unavailable:', e);
+      return {};
+    });
+  return configPromise;
+}
 
 /** The rider view: map, list, position. Built on first show, so a manager's visit asks no GPS. */
-function startRider() {
+async function startRider() {
+  const outlines = counties(); // in parallel with the config: it is the bigger download
+  outlines.catch(() => { /* handled below */ });
+  const config = await loadConfig();
+  // Before anything is placed: a GCJ-02 basemap needs every marker and tap shifted to match.
+  setDisplayCrs(config.basemap?.crs);
   map = new StationMap($('map'), {
     onPick: (latlng) => rider.pick(latlng),
     onSelect: (id, from) => rider.select(id, from),
-    onLocate: () => rider.locate(),
+    onLocate: () => rider.locate(true),
   });
+  if (config.basemap?.url) map.setTileLayer(config.basemap);
 
   rider = new RiderView({
     chips: $('chips'),
@@ -38,11 +61,13 @@ function startRider() {
     results: $('results'),
     demoBanner: $('demo-banner'),
     offlineBanner: $('offline-banner'),
-  }, map);
+    useLocation: $('use-location'),
+    locationHelp: $('location-help'),
+  }, map, config);
   rider.start();
 
   // The basemap is a nicety: without it the list and markers still work.
-  counties()
+  outlines
     .then(({ data }) => map.setBasemap(data))
     .catch((e) => {
       console.warn('basemap unavailable:', e);
@@ -81,8 +106,10 @@ function showView() {
     else a.removeAttribute('aria-current');
   }
   if (view === 'rider') {
-    if (!rider) startRider();
-    else map.resize(); // it had no size while hidden
+    if (!riderStarted) {
+      riderStarted = true;
+      startRider().catch((e) => console.error('rider view failed to start:', e));
+    } else map?.resize(); // it had no size while hidden
   } else if (view === 'manager') {
     startManager().catch((e) => console.error('manager view failed to load:', e));
   } else {

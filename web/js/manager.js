@@ -71,6 +71,20 @@ function fromLocalInput(v) {
 const blankToNull = (s) => (s.trim() === '' ? null : s.trim());
 const sortAmenities = (keys) => [...keys].sort((a, b) => (AMENITY_ORDER.get(a) ?? 99) - (AMENITY_ORDER.get(b) ?? 99));
 const sameSet = (a, b) => a.length === b.length && a.every((k) => b.includes(k));
+/** The form's fields, as `readForm` and `valuesOf` name them. */
+const EDIT_FIELDS = ['name', 'address', 'amenities', 'opening_hours', 'phone', 'notes', 'until', 'reason'];
+const FIELD_LABEL = {
+  name: 'edit.name',
+  address: 'edit.address',
+  amenities: 'edit.amenities',
+  opening_hours: 'edit.hours',
+  phone: 'edit.phone',
+  notes: 'edit.notes',
+  until: 'closure.until_label',
+  reason: 'closure.reason_label',
+};
+/** Equal as the server would store them (trimmed text, amenities as a set). */
+const sameValue = (k, a, b) => (k === 'amenities' ? sameSet(a, b) : String(a ?? '').trim() === String(b ?? '').trim());
 
 /** The message of an error for people: ours for network trouble, the server's otherwise. */
 function errorText(e) {
@@ -828,7 +842,9 @@ export class ManagerView {
     const save = button('btn btn-primary btn-block', t(st.edit.busy ? 'edit.saving' : 'edit.save'), 'submit');
     save.id = 'ed-save';
     save.disabled = st.edit.busy;
-    form.append(out, save);
+    form.append(out);
+    if (st.edit.conflict?.changes?.length) form.append(this.renderConflict(st.edit.conflict));
+    form.append(save);
     box.append(form);
 
     const hist = el('section', 'history');
@@ -969,6 +985,8 @@ export class ManagerView {
     st.edit.message = null;
     this.renderEditor(true);
     const draft = this.readForm();
+    // What the form was filled from: a 412 tells typed changes from the server's by it.
+    const base = ManagerView.valuesOf(st.stations.get(id).feature.properties);
     let res;
     try {
       res = await call();
@@ -977,7 +995,7 @@ export class ManagerView {
       if (this.state !== st || st.selected !== id) return;
       if (this.expired(e)) return;
       if (e instanceof ApiError && e.status === 412) {
-        await this.reloadStale(id);
+        await this.reloadStale(id, draft, base);
         return;
       }
       if (e instanceof ApiError && e.status === 400) {
@@ -1001,9 +1019,10 @@ export class ManagerView {
     st.edit.busy = false;
     if (this.state !== st || st.selected !== id) return;
     if (stale?.(res)) {
-      await this.reloadStale(id);
+      await this.reloadStale(id, draft, base);
       return;
     }
+    st.edit.conflict = null;
     st.stations.set(id, res);
     st.edit.message = { key: doneKey, kind: 'ok' };
     if (keepDraft && draft) {
@@ -1014,16 +1033,81 @@ export class ManagerView {
     this.loadHistory(id);
   }
 
-  /** Someone else changed the station: show its current values and say so. */
-  async reloadStale(id) {
+  /**
+   * Someone else changed the station (a 412): fetch its current version and ETag, keep what the
+   * manager typed, take the other edit where the manager changed nothing, and list every field
+   * the other edit changed, theirs beside the manager's, so nothing typed is lost silently.
+   * Saving again sends the manager's changes against the new version.
+   */
+  async reloadStale(id, draft = null, base = null) {
     const st = this.state;
     await this.loadStation(id);
     if (this.state !== st || st.selected !== id) return;
-    st.edit = { message: { key: 'edit.stale', kind: 'error' }, errors: {}, busy: false };
-    this.renderEditor();
+    const s = st.stations.get(id);
+    if (!s || !draft || !base) {
+      st.edit = { message: { key: 'edit.stale', kind: 'error' }, errors: {}, busy: false };
+      this.renderEditor();
+    } else {
+      const theirs = ManagerView.valuesOf(s.feature.properties);
+      const merged = {};
+      const changes = [];
+      for (const k of EDIT_FIELDS) {
+        const mine = draft[k];
+        const typed = !sameValue(k, mine, base[k]);
+        merged[k] = typed ? mine : theirs[k];
+        if (!sameValue(k, theirs[k], base[k])) {
+          changes.push({ field: k, theirs: theirs[k], yours: mine, clash: typed && !sameValue(k, mine, theirs[k]) });
+        }
+      }
+      st.edit = {
+        message: { key: changes.some((c) => c.clash) ? 'edit.stale_clash' : 'edit.stale_kept', kind: 'error' },
+        errors: {},
+        busy: false,
+        conflict: { changes },
+      };
+      this.renderEditorWith(merged);
+    }
     this.renderStations();
     this.loadHistory(id);
     this.dom.editor.querySelector('#edit-message')?.scrollIntoView({ block: 'nearest' });
+  }
+
+  /** The other edit's changes, each with the server's value and the manager's (and a way to take theirs). */
+  renderConflict(conflict) {
+    const box = el('div', 'conflict');
+    box.id = 'edit-conflict';
+    box.append(el('p', 'conflict-title', t('edit.conflict_title')));
+    const list = el('ul', 'conflict-list');
+    for (const c of conflict.changes) {
+      const li = el('li', c.clash ? 'conflict-item is-clash' : 'conflict-item');
+      li.dataset.field = c.field;
+      li.append(el('span', 'conflict-field', t(FIELD_LABEL[c.field])));
+      li.append(el('span', 'conflict-theirs', t('edit.conflict_theirs', { value: this.showValue(c.field, c.theirs) })));
+      if (c.clash) {
+        li.append(el('span', 'conflict-yours', t('edit.conflict_yours', { value: this.showValue(c.field, c.yours) })));
+        const take = button('btn btn-small conflict-take', t('edit.conflict_take'));
+        take.addEventListener('click', () => {
+          const draft = this.readForm();
+          if (!draft) return;
+          draft[c.field] = c.theirs;
+          c.clash = false;
+          c.taken = true;
+          this.renderEditorWith(draft);
+        });
+        li.append(take);
+      } else {
+        li.append(el('span', 'conflict-note', t(c.taken ? 'edit.conflict_taken' : 'edit.conflict_applied')));
+      }
+      list.append(li);
+    }
+    box.append(list);
+    return box;
+  }
+
+  showValue(fieldKey, v) {
+    if (fieldKey === 'amenities') return v.length ? sortAmenities(v).map(amenityLabel).join('、') : t('edit.conflict_empty');
+    if (fieldKey === 'until' && v) return formatDateTime(fromLocalInput(v));
+    return String(v ?? '').trim() || t('edit.conflict_empty');
   }
 
   /** Redraws the form showing `draft` (typed values) over the stored station. */

@@ -2,12 +2,21 @@
 // with the 15-minute walking circle, and numbered station markers. Knows nothing about the API;
 // rider.js feeds it plain data and listens through the callbacks. The basemap helpers and
 // NodeControl are shared with the planners' map (planner-map.js).
+import { fromDisplay, toDisplay } from './coords.js';
 import { t } from './i18n.js';
 
 const L = window.L; // vendor/leaflet/leaflet.js is loaded as a classic script before the modules
 const JIANGXI_CENTER = [27.6, 115.7];
 const WALK_CIRCLE_M = 1000; // the official "15-minute circle" is 1 km on foot
 const LABEL_MIN_ZOOM = 9;
+/** Below this zoom a tap cannot place the rider within a street or two: it zooms in first. */
+export const PICK_MIN_ZOOM = 13;
+const PICK_ZOOM_TO = 15;
+
+/** Leaflet puts attributions in with innerHTML: an operator's credit text goes in escaped. */
+function escapeHtml(s) {
+  return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
 
 function el(tag, className, text) {
   const e = document.createElement(tag);
@@ -79,6 +88,7 @@ export class StationMap {
     this.selectedId = null;
     this.hasOrigin = false;
     this.attribution = null;
+    this.locateProblem = null; // i18n key of why the last locate failed
 
     this.map = L.map(container, {
       center: JIANGXI_CENTER,
@@ -110,22 +120,34 @@ export class StationMap {
     this.locateBtn.addEventListener('click', () => this.handlers.onLocate());
     new NodeControl(this.locateBtn, { position: 'topright' }).addTo(this.map);
 
-    this.pickBtn = el('button', 'btn btn-primary btn-small', t('map.set_origin'));
+    // One gesture everywhere (the status and the tip say the same): tap (or long-press) the map,
+    // then confirm with the popup's button. Zoomed out, one tap spans kilometres, so the popup
+    // first offers to zoom in there; an accidental tap never moves the origin.
+    const pickBox = el('div', 'pick-box');
+    this.pickText = el('p', 'pick-text');
+    this.pickBtn = el('button', 'btn btn-primary btn-small pick-confirm', t('map.set_origin'));
     this.pickBtn.type = 'button';
-    this.pickPopup = L.popup({ closeButton: true, autoPan: false, className: 'pick-popup' }).setContent(this.pickBtn);
+    this.zoomBtn = el('button', 'btn btn-primary btn-small pick-zoom', t('map.zoom_here'));
+    this.zoomBtn.type = 'button';
+    pickBox.append(this.pickText, this.pickBtn, this.zoomBtn);
+    this.pickPopup = L.popup({ closeButton: true, autoPan: false, className: 'pick-popup' }).setContent(pickBox);
     this.pickBtn.addEventListener('click', () => {
       const ll = this.pickPopup.getLatLng();
       this.map.closePopup(this.pickPopup);
-      this.handlers.onPick({ lat: ll.lat, lon: ll.lng });
+      this.handlers.onPick(fromDisplay(ll));
     });
-
-    // A tap with no origin yet, or a long-press any time, sets the origin at once; a plain tap
-    // when an origin exists only offers to move it, so an accidental tap does not lose the GPS fix.
-    this.map.on('click', (e) => {
-      if (!this.hasOrigin) this.handlers.onPick({ lat: e.latlng.lat, lon: e.latlng.lng });
-      else this.pickPopup.setLatLng(e.latlng).openOn(this.map);
+    this.zoomBtn.addEventListener('click', () => {
+      const ll = this.pickPopup.getLatLng();
+      this.map.closePopup(this.pickPopup);
+      this.map.setView(ll, Math.max(this.map.getZoom(), PICK_ZOOM_TO), { animate: false });
     });
-    this.map.on('contextmenu', (e) => this.handlers.onPick({ lat: e.latlng.lat, lon: e.latlng.lng }));
+    const offerPick = (e) => {
+      this.pickZoomedOut = this.map.getZoom() < PICK_MIN_ZOOM;
+      this.refreshPickText();
+      this.pickPopup.setLatLng(e.latlng).openOn(this.map);
+    };
+    this.map.on('click', offerPick);
+    this.map.on('contextmenu', offerPick);
     this.map.on('zoomend', () => this.updateLabels());
 
     // The map sits in a flexible layout: keep Leaflet's idea of its size current.
@@ -144,9 +166,45 @@ export class StationMap {
     this.setAttribution();
     this.originTip.textContent = t('map.origin');
     this.legendText.textContent = t('map.circle');
+    this.refreshPickText();
+    this.setLocateProblem(this.locateProblem);
+  }
+
+  refreshPickText() {
+    const out = Boolean(this.pickZoomedOut);
+    this.pickText.textContent = t(out ? 'map.pick_zoom_first' : 'map.pick_here');
     this.pickBtn.textContent = t('map.set_origin');
-    this.locateBtn.title = t('locate.button_label');
-    this.locateBtn.setAttribute('aria-label', t('locate.button_label'));
+    this.zoomBtn.textContent = t('map.zoom_here');
+    this.pickBtn.hidden = out;
+    this.zoomBtn.hidden = !out;
+  }
+
+  /** The ◎ button says why it could not locate (`key`, an i18n key), or its usual label (null). */
+  setLocateProblem(key) {
+    this.locateProblem = key;
+    const label = key ? t('locate.button_problem', { reason: t(key) }) : t('locate.button_label');
+    this.locateBtn.title = label;
+    this.locateBtn.setAttribute('aria-label', label);
+    this.locateBtn.classList.toggle('is-problem', Boolean(key));
+  }
+
+  /**
+   * Draws a raster basemap (`{url, attribution, subdomains, max_zoom}`) above the county
+   * outlines, which stay underneath as the fallback where a tile does not load (no signal).
+   * The caller sets the display datum (coords.js) before anything is placed.
+   */
+  setTileLayer({ url, attribution, subdomains, max_zoom: maxZoom }) {
+    this.map.createPane('raster').style.zIndex = 250;
+    this.map.getPane('raster').style.pointerEvents = 'none';
+    const options = {
+      pane: 'raster',
+      maxZoom: 18,
+      maxNativeZoom: maxZoom,
+      attribution: attribution ? escapeHtml(attribution) : '',
+      crossOrigin: false,
+    };
+    if (Array.isArray(subdomains) && subdomains.length) options.subdomains = subdomains;
+    this.tiles = L.tileLayer(url, options).addTo(this.map);
   }
 
   /** Draws county outlines as the basemap; county names appear from zoom 9 on. */
@@ -167,7 +225,7 @@ export class StationMap {
    * With `recenter` the map shows the origin at once, before any station has loaded.
    */
   setOrigin({ lat, lon }, accuracyM = null, recenter = false) {
-    const ll = [lat, lon];
+    const ll = toDisplay(lat, lon);
     if (recenter) {
       const zoom = accuracyM && accuracyM > 5000 ? 10 : 14;
       this.map.setView(ll, Math.max(this.map.getZoom(), zoom), { animate: false });
@@ -183,7 +241,7 @@ export class StationMap {
 
   /** Shows the map around a point without an origin (e.g. while the user is asked to pick one). */
   view({ lat, lon }, zoom) {
-    this.map.setView([lat, lon], zoom);
+    this.map.setView(toDisplay(lat, lon), zoom);
   }
 
   /** Replaces the station markers; items are in list order and numbered from 1. */
@@ -194,7 +252,7 @@ export class StationMap {
       const pin = el('span', 'pin');
       pin.append(el('span', 'pin-num', String(i + 1)));
       const closed = !item.open_now || item.temporary_closure;
-      const marker = L.marker([item.lat, item.lon], {
+      const marker = L.marker(toDisplay(item.lat, item.lon), {
         icon: L.divIcon({
           className: `station-pin${closed ? ' is-closed' : ''}`,
           html: pin,
@@ -215,10 +273,10 @@ export class StationMap {
     // Banners above the map may just have changed its height; measure before fitting. No animation:
     // Leaflet drops a view change requested while a zoom animation runs.
     this.map.invalidateSize({ pan: false });
-    const pts = items.slice(0, 5).map((s) => [s.lat, s.lon]);
-    if (origin) pts.push([origin.lat, origin.lon]);
+    const pts = items.slice(0, 5).map((s) => toDisplay(s.lat, s.lon));
+    if (origin) pts.push(toDisplay(origin.lat, origin.lon));
     if (pts.length > 1) this.map.fitBounds(pts, { padding: [36, 36], maxZoom: 16, animate: false });
-    else if (origin) this.map.setView([origin.lat, origin.lon], Math.max(this.map.getZoom(), 14), { animate: false });
+    else if (origin) this.map.setView(toDisplay(origin.lat, origin.lon), Math.max(this.map.getZoom(), 14), { animate: false });
   }
 
   /** Measures the container again (after it was hidden or resized). */

@@ -2,6 +2,7 @@
 // amenities they need, and show them as a list and on the map. All API text goes in via textContent.
 import { ApiError, fileReport, locateByIp, nearestStations } from './api.js';
 import { AMENITIES, AMENITY_ICON, amenityLabel, formatDateTime, formatHours, onLangChange, t } from './i18n.js';
+import { answer as answerFromSaved, distanceM, loadSaved, snapshot, storeSaved } from './saved-nearby.js';
 
 /** The chips offered as filters, most asked-for first; every amenity still shows on the cards. */
 const FILTER_AMENITIES = [
@@ -10,6 +11,35 @@ const FILTER_AMENITIES = [
 ];
 const LIMIT = 10;
 const GEO_TIMEOUT_MS = 8000;
+/** Stations fetched around a new place for use without a signal (unfiltered, in the background). */
+const SAVE_LIMIT = 50;
+/** A saved area still serves while it reaches this far from the rider, and is this fresh. */
+const SAVE_KEEP_REACH_M = 1500;
+const SAVE_KEEP_MS = 30 * 60 * 1000;
+/** A weak signal: after this long the saved answer shows while the network one is awaited. */
+const SLOW_MS = 6000;
+/** The straight-line model's defaults, until /client-config says otherwise. */
+const DEFAULT_TRAVEL = { walk_kmh: 4.5, ebike_kmh: 15, detour: 1.3 };
+const OFFLINE_CODES = ['network', 'offline', 'timeout'];
+
+/** Why a position could not be had, as an i18n key: from a GeolocationPositionError or our own. */
+function locateProblem(err) {
+  if (!window.isSecureContext) return 'locate.insecure';
+  if (err?.message === 'unsupported') return 'locate.unsupported';
+  if (err?.code === 1) return 'locate.denied';
+  if (err?.code === 3 || err?.message === 'timeout') return 'locate.timeout';
+  return 'locate.unavailable';
+}
+
+/** The geolocation permission without asking: 'granted', 'denied', 'prompt' or 'unknown'. */
+async function geoPermission() {
+  try {
+    const p = await navigator.permissions.query({ name: 'geolocation' });
+    return p.state;
+  } catch {
+    return 'unknown';
+  }
+}
 const MODE_KEY = 'yizhan.mode';
 const NAV_APPS = ['amap', 'baidu', 'tencent'];
 const REPORT_KINDS = ['closed', 'amenity_broken', 'wrong_location', 'other'];
@@ -44,10 +74,10 @@ function formatMinutes(minutes, mode) {
 }
 
 /** Wraps navigator.geolocation; `onLate` gets a fix that arrives after we stopped waiting. */
-function geolocate(onLate) {
+function geolocate(onLate, maximumAge = 60000) {
   return new Promise((resolve, reject) => {
-    if (!('geolocation' in navigator)) {
-      reject(new Error('unavailable'));
+    if (!('geolocation' in navigator) || !window.isSecureContext) {
+      reject(new Error('unsupported'));
       return;
     }
     let settled = false;
@@ -68,7 +98,7 @@ function geolocate(onLate) {
         if (!settled) reject(err);
         settled = true;
       },
-      { enableHighAccuracy: true, timeout: GEO_TIMEOUT_MS, maximumAge: 60000 },
+      { enableHighAccuracy: true, timeout: GEO_TIMEOUT_MS, maximumAge },
     );
   });
 }
@@ -78,9 +108,11 @@ export class RiderView {
    * @param {object} dom  elements of the page (see app.js)
    * @param {import('./map.js').StationMap} map
    */
-  constructor(dom, map) {
+  constructor(dom, map, config = {}) {
     this.dom = dom;
     this.map = map;
+    this.config = config; // /api/v1/client-config: {geoip, basemap, travel}
+    this.travel = { ...DEFAULT_TRAVEL, ...(config.travel || {}) };
     this.state = {
       origin: null, // {lat, lon}
       originKind: null, // 'gps' | 'ip' | 'picked'
@@ -92,7 +124,11 @@ export class RiderView {
       itemsMode: 'walk',
       selectedId: null,
       fromCache: false,
+      savedAt: null, // when the list shown comes from the saved stations: when they were fetched
+      notice: null, // why the list is empty though there is an origin: {key, params}
     };
+    this.locateProblem = null; // i18n key of why the last attempt to locate failed
+    this.prefetching = null;
     this.status = null; // {key, params, kind}
     this.error = null; // {error, retry}
     this.inflight = null;
@@ -133,11 +169,32 @@ export class RiderView {
     window.addEventListener('online', () => {
       this.renderOffline();
       if (this.error) this.error.retry();
+      else if (this.state.savedAt) this.query(); // fresh results replace the saved ones
     });
     window.addEventListener('offline', () => this.renderOffline());
+    this.dom.useLocation.addEventListener('click', () => this.locate(true));
     onLangChange(() => this.renderAll());
     this.renderOffline();
-    this.locate();
+    this.renderLocationHelp();
+    this.begin();
+  }
+
+  /**
+   * The first position without a prompt on load: GPS at once if the rider already allowed it;
+   * otherwise the IP position (when the server has a GeoIP database) or the province map, and a
+   * button that asks. A denied permission is said, with how to turn it back on.
+   */
+  async begin() {
+    const state = await geoPermission();
+    if (state === 'granted') {
+      this.locate(false);
+      return;
+    }
+    if (state === 'denied') this.locateProblem = 'locate.denied';
+    else if (!window.isSecureContext || !('geolocation' in navigator)) this.locateProblem = locateProblem(new Error('unsupported'));
+    this.map.setLocateProblem(this.locateProblem);
+    this.renderLocationHelp();
+    await this.fallbackPosition();
   }
 
   buildChips() {
@@ -164,34 +221,66 @@ export class RiderView {
 
   // ---- position ---------------------------------------------------------------------------
 
-  async locate() {
+  /**
+   * Asks for the GPS position (the browser may prompt); on failure says why and falls back.
+   * Asked by the rider (the ◎ or "use my location" button), a fix from a minute ago will not do.
+   */
+  async locate(asked = true) {
     this.setStatus('status.locating', {}, 'busy');
     this.clearError();
-    const seq = this.originSeq; // if anything sets the origin meanwhile, this run steps aside
     try {
       const pos = await geolocate((late) => {
         // The user answered the permission prompt after we fell back: a real fix beats an IP guess.
         if (this.state.originKind !== 'picked') this.useGps(late);
-      });
+      }, asked ? 0 : 60000);
       this.useGps(pos);
       return;
-    } catch {
-      /* denied, unavailable or too slow: try the network position */
-    }
-    try {
-      const { data } = await locateByIp();
-      if (typeof data.lat !== 'number' || typeof data.lon !== 'number') throw new ApiError(200, 'bad_response', 'no position');
-      if (this.originSeq !== seq) return;
-      const km = Number.isFinite(data.accuracy_km) ? data.accuracy_km : null;
-      this.setOrigin({ lat: data.lat, lon: data.lon }, 'ip', km !== null ? km * 1000 : null);
     } catch (e) {
-      if (this.originSeq !== seq) return;
-      if (e instanceof ApiError && ['network', 'offline', 'timeout'].includes(e.code)) {
-        this.showError(e, () => this.locate());
-      }
-      if (this.state.origin) this.renderOriginStatus();
-      else this.setStatus('status.pick_hint', {}, 'hint');
+      this.locateProblem = locateProblem(e);
+      this.map.setLocateProblem(this.locateProblem);
+      this.renderLocationHelp();
     }
+    await this.fallbackPosition();
+  }
+
+  /** The IP position when the server can tell one, else the current origin or the map to tap. */
+  async fallbackPosition() {
+    const seq = this.originSeq; // if anything sets the origin meanwhile, this run steps aside
+    if (this.config.geoip) {
+      this.setStatus('status.locating', {}, 'busy');
+      try {
+        const { data } = await locateByIp();
+        if (typeof data.lat !== 'number' || typeof data.lon !== 'number') throw new ApiError(200, 'bad_response', 'no position');
+        if (this.originSeq !== seq) return;
+        const km = Number.isFinite(data.accuracy_km) ? data.accuracy_km : null;
+        this.setOrigin({ lat: data.lat, lon: data.lon }, 'ip', km !== null ? km * 1000 : null);
+        return;
+      } catch (e) {
+        if (this.originSeq !== seq) return;
+        if (e instanceof ApiError && OFFLINE_CODES.includes(e.code) && !this.savedOrigin()) {
+          this.showError(e, () => this.locate());
+        }
+      }
+    }
+    if (this.originSeq !== seq) return;
+    if (this.state.origin) {
+      // The ◎ button was pressed with a position already in use: say why it did not move.
+      if (this.locateProblem) this.setStatus('status.kept_origin', { reasonKey: this.locateProblem }, 'warn');
+      else this.renderOriginStatus();
+      return;
+    }
+    // No signal and no position: the place the saved stations were fetched from is the best guess.
+    const saved = !navigator.onLine ? this.savedOrigin() : null;
+    if (saved) {
+      this.setOrigin(saved, 'saved');
+      return;
+    }
+    this.setStatus('status.pick_hint', { reasonKey: this.locateProblem ?? 'locate.not_asked' }, 'hint');
+  }
+
+  savedOrigin() {
+    const saved = loadSaved();
+    return saved?.origin && Number.isFinite(saved.origin.lat) ? saved.origin : null;
   }
 
   useGps(pos) {
@@ -205,6 +294,11 @@ export class RiderView {
     this.state.origin = origin;
     this.state.originKind = kind;
     this.state.accuracyM = accuracyM;
+    if (kind === 'gps') {
+      this.locateProblem = null;
+      this.map.setLocateProblem(null);
+    }
+    this.renderLocationHelp();
     // A tapped point is already in view; a GPS or IP fix may be anywhere.
     this.map.setOrigin(origin, kind === 'picked' ? null : accuracyM, kind !== 'picked');
     this.renderOriginStatus();
@@ -220,6 +314,17 @@ export class RiderView {
     if (originKind === 'gps') this.setStatus('status.gps', { m: Math.max(1, Math.round(accuracyM ?? 0)) });
     else if (originKind === 'ip') this.setStatus('status.ip', { km: accuracyM ? Math.max(1, Math.round(accuracyM / 1000)) : '?' }, 'warn');
     else if (originKind === 'picked') this.setStatus('status.picked');
+    else if (originKind === 'saved') this.setStatus('status.saved_origin', {}, 'warn');
+  }
+
+  /** The "use my location" button while there is no GPS fix, and how to allow it when denied. */
+  renderLocationHelp() {
+    const { useLocation, locationHelp } = this.dom;
+    useLocation.hidden = this.state.originKind === 'gps';
+    useLocation.textContent = t('locate.use_mine');
+    const help = this.locateProblem === 'locate.denied' ? 'locate.denied_help' : null;
+    locationHelp.hidden = !help;
+    locationHelp.textContent = help ? t(help) : '';
   }
 
   // ---- search -----------------------------------------------------------------------------
@@ -232,28 +337,99 @@ export class RiderView {
     this.inflight = ctrl;
     this.setLoading(true);
     this.clearError();
+    const q = { origin, amenities: [...amenities], openNow, mode, limit: LIMIT };
+    if (!navigator.onLine) {
+      // Known to be offline: answer from the saved stations at once, without a doomed request.
+      const offline = new ApiError(0, 'network', 'offline');
+      if (!this.showSaved(q, offline)) this.showError(offline, () => this.query());
+      this.inflight = null;
+      this.setLoading(false);
+      return;
+    }
+    // On a weak signal the saved stations show after SLOW_MS, marked, until the answer arrives.
+    const slow = setTimeout(() => {
+      if (this.inflight === ctrl) this.showSaved(q, null, { quiet: true });
+    }, SLOW_MS);
     try {
       const { data, fromCache } = await nearestStations(
-        { ...origin, limit: LIMIT, amenities: [...amenities], openNow, mode },
+        { ...origin, limit: LIMIT, amenities: q.amenities, openNow, mode },
         { signal: ctrl.signal },
       );
       if (ctrl.signal.aborted) return;
-      this.state.items = Array.isArray(data.items) ? data.items : [];
-      this.state.itemsMode = data.mode || mode;
-      this.state.fromCache = fromCache;
-      this.state.selectedId = null;
-      this.renderDemo(); // first: the banner changes the map's height
-      this.map.setStations(this.state.items, origin);
-      this.renderList();
+      const items = Array.isArray(data.items) ? data.items : [];
+      this.show(items, data.mode || mode, fromCache, null);
+      if (!fromCache) this.keepForOffline(q, items);
     } catch (e) {
       if (ctrl.signal.aborted) return;
-      this.showError(e, () => this.query());
+      if (!(e instanceof ApiError && OFFLINE_CODES.includes(e.code) && this.showSaved(q, e))) {
+        this.showError(e, () => this.query());
+      }
     } finally {
+      clearTimeout(slow);
       if (this.inflight === ctrl) {
         this.inflight = null;
         this.setLoading(false);
       }
     }
+  }
+
+  show(items, mode, fromCache, savedAt, notice = null) {
+    this.state.items = items;
+    this.state.itemsMode = mode;
+    this.state.fromCache = fromCache;
+    this.state.savedAt = savedAt;
+    this.state.notice = notice;
+    this.state.selectedId = null;
+    this.renderDemo(); // first: the banner changes the map's height
+    this.map.setStations(items, this.state.origin);
+    this.renderList();
+  }
+
+  /**
+   * Answers `q` from the stations saved on an earlier visit, marked as possibly outdated; false
+   * when nothing saved can answer it (then the caller shows the network error). Far from the
+   * saved area the list says so instead of showing stations that may not be the nearest.
+   */
+  showSaved(q, error, { quiet = false } = {}) {
+    const saved = loadSaved();
+    const res = answerFromSaved(saved, q, this.travel);
+    if (res.kind === 'ok') {
+      this.show(res.items, q.mode, true, res.fetchedAt);
+      return true;
+    }
+    if (quiet || res.kind === 'none') return false;
+    const notice = res.kind === 'far'
+      ? { key: 'offline.far', params: { km: res.km < 10 ? res.km.toFixed(1) : Math.round(res.km) } }
+      : { key: 'offline.filters', params: {} };
+    this.show([], q.mode, true, saved.fetchedAt, notice);
+    if (error) this.showError(error, () => this.query());
+    return true;
+  }
+
+  /**
+   * Saves this answer for use without a signal, unless the saved stations already cover this
+   * place; then fetches the unfiltered stations around it in the background (so a chip or the
+   * other mode can be answered offline too) and saves those instead.
+   */
+  keepForOffline(q, items) {
+    const saved = loadSaved();
+    const wide = { ...q, amenities: [], openNow: false };
+    const covered = saved?.wide && Date.now() - saved.fetchedAt < SAVE_KEEP_MS
+      && answerFromSaved(saved, wide, this.travel).reachM >= SAVE_KEEP_REACH_M;
+    if (covered) return;
+    storeSaved(snapshot({ ...q, items }));
+    if (this.prefetching && distanceM(this.prefetching, q.origin) < 200) return;
+    const at = { ...q.origin };
+    this.prefetching = at;
+    nearestStations({ ...at, limit: SAVE_LIMIT, amenities: [], openNow: false, mode: q.mode })
+      .then(({ data, fromCache }) => {
+        if (fromCache || !Array.isArray(data?.items)) return;
+        storeSaved({ ...snapshot({ ...wide, origin: at, limit: SAVE_LIMIT, items: data.items }), wide: true });
+      })
+      .catch(() => { /* the narrower answer stays saved */ })
+      .finally(() => {
+        if (this.prefetching === at) this.prefetching = null;
+      });
   }
 
   select(id, from) {
@@ -275,6 +451,7 @@ export class RiderView {
     for (const [key, b] of this.chips) b.querySelector('.chip-label').textContent = amenityLabel(key);
     this.renderStatus();
     this.renderError();
+    this.renderLocationHelp();
     this.renderList();
     this.map.refreshText();
   }
@@ -292,7 +469,13 @@ export class RiderView {
     }
     box.hidden = false;
     box.dataset.kind = this.status.kind;
-    box.textContent = t(this.status.key, this.status.params);
+    // A parameter named `somethingKey` is an i18n key, translated now (so a language switch
+    // redraws it too) and passed as `something`.
+    const params = { ...this.status.params };
+    for (const [k, v] of Object.entries(this.status.params)) {
+      if (k.endsWith('Key')) params[k.slice(0, -3)] = t(v);
+    }
+    box.textContent = t(this.status.key, params);
   }
 
   setLoading(on) {
@@ -346,10 +529,20 @@ export class RiderView {
       count.textContent = '';
       return;
     }
-    if (this.state.fromCache) count.textContent = t('status.from_cache');
-    else count.textContent = items.length ? t('list.count', { n: items.length }) : '';
+    const { savedAt, notice } = this.state;
+    results.classList.toggle('is-stale', Boolean(savedAt));
+    if (savedAt) {
+      count.dataset.kind = 'stale';
+      count.textContent = t('offline.saved_list', { time: formatDateTime(new Date(savedAt).toISOString()) });
+    } else if (this.state.fromCache) {
+      count.dataset.kind = 'stale';
+      count.textContent = t('status.from_cache');
+    } else {
+      delete count.dataset.kind;
+      count.textContent = items.length ? t('list.count', { n: items.length }) : '';
+    }
     if (!items.length) {
-      const li = el('li', 'empty', t('list.empty'));
+      const li = el('li', 'empty', notice ? t(notice.key, notice.params) : t('list.empty'));
       results.append(li);
       return;
     }

@@ -102,31 +102,46 @@ describe('rider view (找驿站)', () => {
     }
   });
 
-  it('without GPS it asks /api/v1/locate and, when that fails, asks the user to tap the map', async () => {
-    const { context, page } = await openApp(); // no geolocation permission: the browser denies it
+  it('without GPS and without a GeoIP database it never asks /locate and a confirmed tap, zoomed in, sets the origin', async () => {
+    const { context, page, seen } = await openApp(); // no geolocation permission granted
     try {
-      const locate = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/locate');
+      const asked = [];
+      page.on('request', (r) => {
+        const path = new URL(r.url()).pathname;
+        if (path === '/api/v1/locate' || path === '/api/v1/auth/me') asked.push(path);
+      });
       await page.goto(`${BASE}/`);
-      const res = await locate;
-      assert.ok(res.status() >= 400, `loopback has no known position, got ${res.status()}`);
-      const body = await res.json();
-      assert.equal(typeof body.error?.code, 'string', 'error body has a code');
-      assert.equal(typeof body.error?.message, 'string', 'error body has a message');
-
       const hint = page.locator('#status[data-kind="hint"]');
       await hint.waitFor();
-      assert.match(await hint.innerText(), /在地图上点一下/);
+      // One wording for one gesture: the status and the tip both say tap, then confirm.
+      assert.match(await hint.innerText(), /点按您所在的地方，再点「设为我的位置」/);
+      assert.match(await page.locator('.tip').innerText(), /点按.*再点「设为我的位置」/);
+      assert.doesNotMatch(await page.locator('.tip').innerText(), /长按/);
       assert.equal(await page.locator('#results li.station').count(), 0);
+      assert.ok(await page.locator('#use-location').isVisible(), 'a button offers to use the location');
 
-      // Tapping the map sets the origin there and searches from it.
-      await page.waitForTimeout(300); // let the basemap fit Jiangxi, if it is still loading
-      const nearest = page.waitForResponse(isNearest);
+      // Zoomed out over the province a tap cannot be exact: it offers to zoom in first.
+      await page.waitForFunction(() => document.querySelector('.leaflet-pane canvas') !== null);
       const box = await page.locator('#map').boundingBox();
-      await page.locator('#map').tap({ position: { x: box.width / 2, y: box.height / 2 } });
+      const centre = { x: box.width / 2, y: box.height / 2 };
+      await page.locator('#map').tap({ position: centre });
+      const zoom = page.locator('.pick-popup .pick-zoom');
+      await zoom.waitFor();
+      assert.equal(await page.locator('.pick-popup .pick-confirm').isVisible(), false, 'no confirm while zoomed out');
+      assert.match(await page.locator('.pick-popup .pick-text').innerText(), /请先放大/);
+      await zoom.tap();
+      await page.waitForTimeout(300);
+      await page.locator('#map').tap({ position: centre });
+      const confirm = page.locator('.pick-popup .pick-confirm');
+      await confirm.waitFor();
+      const nearest = page.waitForResponse(isNearest);
+      await confirm.tap();
       assert.equal((await nearest).status(), 200);
       await listSettled(page);
       assert.ok(await page.locator('#results li.station').count() >= 1);
       assert.equal(await page.locator('#status').getAttribute('data-kind'), 'info');
+      assert.deepEqual(asked, [], 'neither /locate (no GeoIP database) nor /auth/me was asked');
+      assert.deepEqual(seen.consoleErrors, [], 'no console errors');
     } finally {
       await context.close();
     }
@@ -135,7 +150,12 @@ describe('rider view (找驿站)', () => {
   it('an IP position is used and labelled as approximate', async () => {
     const { context, page } = await openApp();
     try {
-      // The loopback client has no IP position on the test server, so stand in for GeoIP here.
+      // The test server has no GeoIP database, so stand in for one here: the config says there
+      // is one, and /locate answers.
+      await page.route('**/api/v1/client-config', async (route) => {
+        const res = await route.fetch();
+        route.fulfill({ response: res, json: { ...(await res.json()), geoip: true } });
+      });
       await page.route('**/api/v1/locate', (route) => route.fulfill({
         status: 200,
         contentType: 'application/json',
@@ -148,6 +168,7 @@ describe('rider view (找驿站)', () => {
       await listSettled(page);
       const status = page.locator('#status');
       assert.match(await status.innerText(), /按网络位置估算，误差约 30 公里/);
+      assert.ok(await page.locator('#use-location').isVisible(), 'the rider can still ask for GPS');
       assert.equal(await status.getAttribute('data-kind'), 'warn');
     } finally {
       await context.close();
@@ -212,7 +233,8 @@ describe('rider view (找驿站)', () => {
       await listSettled(page);
       assert.match(await page.locator('.station-minutes').first().innerText(), /^电动车约 \d+ 分钟$/);
 
-      next = page.waitForResponse((r) => isNearest(r) && !r.url().includes('open_now=true'));
+      // (limit=50 is the page's background fetch of stations to keep for offline use.)
+      next = page.waitForResponse((r) => isNearest(r) && !r.url().includes('open_now=true') && !r.url().includes('limit=50'));
       await page.locator('label.switch').click();
       await next;
       await listSettled(page);
@@ -222,12 +244,15 @@ describe('rider view (找驿站)', () => {
       await next;
       await listSettled(page);
 
-      // Zoom out, then move the origin with a long-press (a right-click is Leaflet's 'contextmenu' too).
+      // Zoom out, then move the origin with a long-press (a right-click is Leaflet's 'contextmenu'
+      // too), confirmed in the popup: the same gesture as a tap.
       await page.locator('.leaflet-control-zoom-out').click();
       await page.waitForTimeout(400);
-      next = page.waitForResponse(isNearest);
       const box = await page.locator('#map').boundingBox();
       await page.locator('#map').click({ button: 'right', position: { x: box.width / 3, y: box.height / 3 } });
+      await page.locator('.pick-popup .pick-confirm').waitFor();
+      next = page.waitForResponse((r) => isNearest(r) && !r.url().includes('limit=50'));
+      await page.locator('.pick-popup .pick-confirm').click();
       await next;
       await listSettled(page);
       await page.locator('#lang-toggle').click();
@@ -251,12 +276,9 @@ describe('rider view (找驿站)', () => {
       assert.ok(await page.locator('#offline-banner').isVisible(), 'offline banner visible');
       // The counties basemap came from the cache: the county outlines are drawn.
       await page.waitForFunction(() => document.querySelector('.leaflet-pane canvas') !== null);
-      // The last answer for the same query may come from the cache; otherwise an error with a retry.
-      await page.waitForFunction(() => {
-        const err = document.querySelector('#error');
-        const count = document.querySelector('#list-count');
-        return (err && !err.hidden) || (count && count.textContent.includes('之前保存'));
-      });
+      // The stations saved on the first visit answer, marked as saved earlier.
+      await page.waitForFunction(() => document.querySelector('#list-count')?.textContent.includes('离线'));
+      assert.ok(await page.locator('#results li.station').count() >= 1, 'saved stations are listed');
     } finally {
       await context.close();
     }

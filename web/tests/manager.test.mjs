@@ -231,41 +231,84 @@ describe('problem reports and the manager view (站长)', () => {
     }
   });
 
-  it('a stale edit gets the 412 message and the reloaded values, never overwriting', SKIP_MANAGER, async () => {
-    const { context, page } = await openApp(browser);
+  it('a stale edit (412) keeps what was typed, shows what the other session changed, and saves with the new ETag', SKIP_MANAGER, async () => {
+    // Two sessions of the same station's managers (here: the same account on two phones).
+    const a = await openApp(browser);
+    const b = await openApp(browser);
     try {
-      const loaded = await openEditor(page);
-      // Someone else (here: the same manager through the API) changes the station meanwhile.
-      const token = await apiLogin(MANAGER);
-      const { etag } = await station(MANAGER.station);
-      const phone = `0791-${String(Date.now()).slice(-8)}`;
-      const other = await api('PATCH', `stations/${MANAGER.station}`, { token, body: { phone }, headers: { 'If-Match': etag } });
-      assert.equal(other.status, 200, `the other edit: ${JSON.stringify(other.data)}`);
+      const loaded = await openEditor(a.page);
+      await openEditor(b.page);
+      const stamp = String(Date.now()).slice(-8);
+      const phone = `0791-${stamp}`;
+      const theirNotes = `B 的备注 ${stamp}`;
+      const myNotes = `A 的备注，基于旧数据 ${stamp}`;
+      const myAddress = `${loaded.address ?? ''}（A 补充：东门进）`;
 
-      await page.locator('#ed-notes').fill('这条修改基于旧数据');
-      const patched = page.waitForResponse(isPatchOf(MANAGER.station));
-      await page.locator('#ed-save').click();
+      // Session B changes phone and notes first, and saves.
+      await b.page.locator('#ed-phone').fill(phone);
+      await b.page.locator('#ed-notes').fill(theirNotes);
+      const saved = b.page.waitForResponse(isPatchOf(MANAGER.station));
+      await b.page.locator('#ed-save').click();
+      assert.equal((await saved).status(), 200);
+
+      // Session A, still on the old version, typed notes and an address meanwhile.
+      await a.page.locator('#ed-notes').fill(myNotes);
+      await a.page.locator('#ed-address').fill(myAddress);
+      const patched = a.page.waitForResponse(isPatchOf(MANAGER.station));
+      await a.page.locator('#ed-save').click();
       const res = await patched;
       assert.equal(res.status(), 412);
       assert.equal(await res.request().headerValue('if-match'), `"${loaded.version}"`);
-      const msg = page.locator('#edit-message');
+      const msg = a.page.locator('#edit-message');
       await msg.filter({ hasText: '此驿站已被他人修改，已重新加载' }).waitFor();
       assert.equal(await msg.getAttribute('role'), 'alert');
-      assert.equal(await page.locator('#ed-phone').inputValue(), phone, 'the form shows the other edit');
-      const now = await station(MANAGER.station);
-      assert.equal(await page.locator('#ed-notes').inputValue(), now.props.notes ?? '', 'the stale text is gone from the form');
-      assert.notEqual(now.props.notes, '这条修改基于旧数据', 'and was not saved');
-      await screenshot(page, 'manager-stale');
+      assert.match(await msg.innerText(), /尚未保存/);
 
-      // Made again on the fresh form, the edit goes through.
-      await page.locator('#ed-notes').fill('这条修改基于新数据');
-      const again = page.waitForResponse(isPatchOf(MANAGER.station));
-      await page.locator('#ed-save').click();
-      assert.equal((await again).status(), 200);
-      assert.equal((await station(MANAGER.station)).props.notes, '这条修改基于新数据');
-      assert.equal((await station(MANAGER.station)).props.phone, phone, 'the other edit survives');
+      // Nothing typed is lost; what only they changed is taken; both sides are shown.
+      assert.equal(await a.page.locator('#ed-notes').inputValue(), myNotes, 'the typed notes stay');
+      assert.equal(await a.page.locator('#ed-address').inputValue(), myAddress, 'the typed address stays');
+      assert.equal(await a.page.locator('#ed-phone').inputValue(), phone, 'their phone, which A did not touch');
+      const conflict = a.page.locator('#edit-conflict');
+      await conflict.waitFor();
+      const notesRow = conflict.locator('li[data-field="notes"]');
+      assert.match(await notesRow.innerText(), new RegExp(`对方（现在保存的）：${theirNotes}`));
+      assert.match(await notesRow.innerText(), new RegExp(`您填写的：${myNotes}`));
+      const phoneRow = conflict.locator('li[data-field="phone"]');
+      assert.match(await phoneRow.innerText(), new RegExp(phone));
+      assert.match(await phoneRow.innerText(), /已换成对方的/);
+      assert.equal(await conflict.locator('li[data-field="address"]').count(), 0, 'they did not change the address');
+      await screenshot(a.page, 'manager-stale');
+      const now = await station(MANAGER.station);
+      assert.equal(now.props.notes, theirNotes, 'the stale edit was not saved');
+
+      // Saved again, the edit goes on top of theirs with the new ETag.
+      const again = a.page.waitForResponse(isPatchOf(MANAGER.station));
+      await a.page.locator('#ed-save').click();
+      const second = await again;
+      assert.equal(second.status(), 200);
+      assert.equal(await second.request().headerValue('if-match'), now.etag);
+      const after = await station(MANAGER.station);
+      assert.equal(after.props.notes, myNotes);
+      assert.equal(after.props.address, myAddress);
+      assert.equal(after.props.phone, phone, 'the other edit survives');
+      assert.equal(await a.page.locator('#edit-conflict').count(), 0, 'the comparison is gone once saved');
+
+      // Taking theirs for a clashing field: B changes the notes again; A edits them too.
+      await b.page.reload();
+      await b.page.locator('#station-editor #ed-notes').waitFor();
+      await b.page.locator('#ed-notes').fill(`B 再改 ${stamp}`);
+      const bAgain = b.page.waitForResponse(isPatchOf(MANAGER.station));
+      await b.page.locator('#ed-save').click();
+      assert.equal((await bAgain).status(), 200);
+      await a.page.locator('#ed-notes').fill(`A 再改 ${stamp}`);
+      const stale = a.page.waitForResponse(isPatchOf(MANAGER.station));
+      await a.page.locator('#ed-save').click();
+      assert.equal((await stale).status(), 412);
+      await a.page.locator('#edit-conflict li[data-field="notes"] .conflict-take').click();
+      assert.equal(await a.page.locator('#ed-notes').inputValue(), `B 再改 ${stamp}`);
     } finally {
-      await context.close();
+      await a.context.close();
+      await b.context.close();
     }
   });
 

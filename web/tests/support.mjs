@@ -21,8 +21,8 @@ export function launchBrowser() {
   });
 }
 
-/** Opens a fresh context (phone-sized unless `device` says otherwise); records console errors and every request that leaves BASE. */
-export async function openApp(browser, { geolocation = null, serviceWorkers = 'block', device = PHONE } = {}) {
+/** Opens a fresh context (phone-sized unless `device` says otherwise); records console errors and every request that leaves `base` (BASE). */
+export async function openApp(browser, { geolocation = null, serviceWorkers = 'block', device = PHONE, base = BASE } = {}) {
   const context = await browser.newContext({
     ...device,
     locale: 'zh-CN',
@@ -30,7 +30,7 @@ export async function openApp(browser, { geolocation = null, serviceWorkers = 'b
     serviceWorkers,
     ...(geolocation ? { geolocation, permissions: ['geolocation'] } : {}),
   });
-  const origin = new URL(BASE).origin;
+  const origin = new URL(base).origin;
   const seen = { consoleErrors: [], foreign: [] };
   context.on('request', (r) => {
     const u = new URL(r.url());

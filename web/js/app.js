@@ -43,7 +43,7 @@ function startRider() {
 
   // The basemap is a nicety: without it the list and markers still work.
   counties()
-    .then(({ data }) => map.setBasemap(data))
+    .then(({ data }) => map.setBasemap(data, (detail) => counties({ detail }).then((r) => r.data)))
     .catch((e) => {
       console.warn('basemap unavailable:', e);
       const note = $('map-note');

@@ -1,6 +1,7 @@
 // The rider view (找驿站): find the rider's position, ask for the nearest open stations with the
 // amenities they need, and show them as a list and on the map. All API text goes in via textContent.
 import { ApiError, fileReport, locateByIp, nearestStations } from './api.js';
+import { navLinks } from './nav.js';
 import { AMENITIES, AMENITY_ICON, amenityLabel, formatDateTime, formatHours, onLangChange, t } from './i18n.js';
 
 /** The chips offered as filters, most asked-for first; every amenity still shows on the cards. */
@@ -424,8 +425,9 @@ export class RiderView {
     const nav = el('div', 'nav-group');
     nav.setAttribute('role', 'group');
     nav.setAttribute('aria-label', t('nav.label'));
+    const links = item.nav ?? (this.state.origin && navLinks(this.state.origin, item, item.name, this.state.itemsMode));
     for (const app of NAV_APPS) {
-      const href = safeHttpUrl(item.nav?.[app]);
+      const href = safeHttpUrl(links?.[app]);
       if (!href) continue;
       const a = el('a', `btn btn-nav nav-${app}`, t(`nav.${app}`));
       a.href = href;

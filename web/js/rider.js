@@ -1,7 +1,6 @@
 // The rider view (找驿站): find the rider's position, ask for the nearest open stations with the
 // amenities they need, and show them as a list and on the map. All API text goes in via textContent.
 import { ApiError, fileReport, locateByIp, nearestStations } from './api.js';
-import { navLinks } from './nav.js';
 import { AMENITIES, AMENITY_ICON, amenityLabel, formatDateTime, formatHours, onLangChange, t } from './i18n.js';
 
 /** The chips offered as filters, most asked-for first; every amenity still shows on the cards. */
@@ -13,6 +12,10 @@ const LIMIT = 10;
 const GEO_TIMEOUT_MS = 8000;
 const MODE_KEY = 'yizhan.mode';
 const NAV_APPS = ['amap', 'baidu', 'tencent'];
+// Navigation links are built here (js/nav.js), loaded on its own: a service worker whose cache
+// predates nav.js still starts the app offline (without links, which need a network anyway).
+let navLinks = null;
+const navReady = import('./nav.js').then((m) => { navLinks = m.navLinks; }, () => {});
 const REPORT_KINDS = ['closed', 'amenity_broken', 'wrong_location', 'other'];
 const REPORT_NOTE_MAX = 500;
 
@@ -238,6 +241,7 @@ export class RiderView {
         { ...origin, limit: LIMIT, amenities: [...amenities], openNow, mode },
         { signal: ctrl.signal },
       );
+      await navReady;
       if (ctrl.signal.aborted) return;
       this.state.items = Array.isArray(data.items) ? data.items : [];
       this.state.itemsMode = data.mode || mode;
@@ -425,7 +429,7 @@ export class RiderView {
     const nav = el('div', 'nav-group');
     nav.setAttribute('role', 'group');
     nav.setAttribute('aria-label', t('nav.label'));
-    const links = item.nav ?? (this.state.origin && navLinks(this.state.origin, item, item.name, this.state.itemsMode));
+    const links = item.nav ?? (navLinks && this.state.origin && navLinks(this.state.origin, item, item.name, this.state.itemsMode));
     for (const app of NAV_APPS) {
       const href = safeHttpUrl(links?.[app]);
       if (!href) continue;

@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use reqwest::StatusCode;
 use serde_json::Value;
 use yizhan::domain::NewStation;
 
@@ -360,7 +361,9 @@ async fn nearest_items_carry_navigation_links_in_each_apps_datum() {
     let app = spawn_empty_app().await;
     let wgs = point_at(NANCHANG, 200.0, 700.0);
     app.add_stations(&[new_station("NAV-1", wgs)]).await;
-    let (_, body) = app.get_json(&nearest_url(NANCHANG, "&mode=ebike")).await;
+    let (_, body) = app
+        .get_json(&nearest_url(NANCHANG, "&mode=ebike&include=nav"))
+        .await;
     let nav = &body["items"][0]["nav"];
     let amap = nav["amap"].as_str().expect("amap link");
     let baidu = nav["baidu"].as_str().expect("baidu link");
@@ -469,5 +472,66 @@ async fn seeded_demo_answers_the_riders_example_like_a_brute_force_scan() {
         if gid != sid {
             assert!((gd - sd).abs() <= 0.1, "#{i}: id {gid} vs scan {sid}");
         }
+    }
+}
+
+#[tokio::test]
+async fn navigation_links_only_when_included_and_unknown_includes_are_refused() {
+    let app = spawn_empty_app().await;
+    app.add_stations(&[new_station("NAV-2", point_at(NANCHANG, 10.0, 300.0))])
+        .await;
+    let (status, body) = app.get_json(&nearest_url(NANCHANG, "")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let item = body["items"][0].as_object().expect("an item");
+    assert!(!item.contains_key("nav"), "{body}");
+    // Optional members without a value are left out, not null.
+    for absent in ["temporary_closure", "photo_url", "verified_at"] {
+        assert!(!item.contains_key(absent), "{absent}: {body}");
+    }
+    assert!(!body["origin"]
+        .as_object()
+        .expect("origin")
+        .contains_key("accuracy_km"));
+    let (status, body) = app
+        .get_json(&nearest_url(NANCHANG, "&include=nav,nav"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["items"][0]["nav"]["tencent"].is_string(), "{body}");
+    for bad in ["", "navs", "nav,", "nav,amenities", "NAV"] {
+        let (status, body) = app
+            .get_json(&nearest_url(NANCHANG, &format!("&include={bad}")))
+            .await;
+        assert_error(
+            &format!("include={bad:?}"),
+            status,
+            &body,
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        );
+    }
+}
+
+/// What a rider's phone downloads per query: five stations of the demo seed around Nanchang
+/// (long Chinese names and addresses, nine amenities each) fit in 2.5 KB before compression.
+#[tokio::test]
+async fn five_station_reply_fits_in_two_and_a_half_kilobytes() {
+    let app = spawn_app().await;
+    for (what, origin) in [("Nanchang", NANCHANG), ("Ganzhou", (114.935, 25.831))] {
+        let res = app.get(&nearest_url(origin, "&limit=5")).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let bytes = res.bytes().await.expect("a body");
+        let body: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(body["items"].as_array().map(Vec::len), Some(5), "{what}");
+        assert!(
+            bytes.len() <= 2_500,
+            "{what}: {} bytes: {body}",
+            bytes.len()
+        );
+        let with_nav = app.get(&nearest_url(origin, "&limit=5&include=nav")).await;
+        let with_nav = with_nav.bytes().await.expect("a body").len();
+        assert!(
+            with_nav > bytes.len() + 5 * 3 * 200,
+            "{what}: nav adds the links: {with_nav}"
+        );
     }
 }

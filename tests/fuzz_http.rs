@@ -335,6 +335,7 @@ fn every_get_answers_generated_queries_with_a_4xx_or_a_2xx() {
         ("mode", one_of(&["walk", "ebike", ""])),
         ("max_minutes", decimal(-1.0, 700.0)),
         ("crs", one_of(&["wgs84", "gcj02", "bd09", "EPSG:4326", ""])),
+        ("include", one_of(&["nav", "nav,nav", "nav,", ""])),
     ])
     .prop_map(|q| ("/api/v1/stations/nearest", q));
     let list = params(vec![

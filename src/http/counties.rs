@@ -1,7 +1,14 @@
+use super::extract::ApiQuery;
+use super::openapi::DetailSchema;
 use super::AppState;
+use crate::error::{Error, Result};
+use crate::io::basemap::{render_levels, Rendered, LEVELS};
 use crate::io::seed::JIANGXI_COUNTIES_GEOJSON;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use std::sync::OnceLock;
+use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The counties route.
@@ -9,17 +16,211 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_counties))
 }
 
-/// County outlines (GeoJSON, WGS-84): the offline basemap. 边界数据来源：高德.
+/// The names `?detail=` takes, coarse to fine.
+pub const DETAIL_VALUES: [&str; 3] = ["low", "medium", "full"];
+
+/// Query of `GET /api/v1/counties`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CountiesParams {
+    /// Level of detail (default `low`): `low` for a province-wide view (map zoom ≤ 7, ~0.5 km
+    /// tolerance, 3 decimals), `medium` up to zoom 9 (~0.1 km, 4 decimals), `full` the
+    /// shipped outlines (5 decimals). Neighbouring counties share their border vertices at
+    /// every level.
+    #[param(value_type = Option<DetailSchema>, inline)]
+    detail: Option<String>,
+}
+
+/// One level and its bytes in each encoding, compressed once at the best settings.
+struct Variants {
+    level: Rendered,
+    gzip: Vec<u8>,
+    br: Vec<u8>,
+}
+
+fn compress(level: Rendered) -> std::io::Result<Variants> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(level.body.as_bytes())?;
+    let gzip = gz.finish()?;
+    let mut br = Vec::new();
+    {
+        let mut w = brotli::CompressorWriter::new(&mut br, 4096, 11, 22);
+        w.write_all(level.body.as_bytes())?;
+    }
+    Ok(Variants { level, gzip, br })
+}
+
+fn build() -> std::result::Result<Vec<Variants>, String> {
+    render_levels(JIANGXI_COUNTIES_GEOJSON)?
+        .into_iter()
+        .map(|l| compress(l).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// Builds every level now (the application calls this on a thread of its own at start, so the
+/// first request does not wait for it).
+pub fn warm() {
+    if let Err(e) = LEVELS_RENDERED.get_or_init(build) {
+        tracing::error!(error = %e, "the county basemap could not be built");
+    }
+}
+
+/// Every level, built once (at start, or on first use, off the async workers).
+static LEVELS_RENDERED: OnceLock<std::result::Result<Vec<Variants>, String>> = OnceLock::new();
+
+async fn rendered() -> Result<&'static [Variants]> {
+    if LEVELS_RENDERED.get().is_none() {
+        tokio::task::spawn_blocking(|| {
+            LEVELS_RENDERED.get_or_init(build);
+        })
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("building the basemap: {e}")))?;
+    }
+    match LEVELS_RENDERED.get() {
+        Some(Ok(levels)) => Ok(levels),
+        Some(Err(e)) => Err(Error::Internal(anyhow::anyhow!("the county basemap: {e}"))),
+        None => Err(Error::Internal(anyhow::anyhow!(
+            "the county basemap was not built"
+        ))),
+    }
+}
+
+/// County outlines (GeoJSON, WGS-84): the offline basemap, at a level of detail. 边界数据来源：高德.
+///
+/// The reply carries a strong `ETag` (a hash of its bytes) and may be cached for a day.
 #[utoipa::path(
     get, path = "/api/v1/counties", tag = "stations",
-    responses((status = 200, description = "GeoJSON FeatureCollection of county outlines", content_type = "application/geo+json"))
-)]
-pub async fn list_counties() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "application/geo+json"),
-            (header::CACHE_CONTROL, "public, max-age=86400"),
-        ],
-        JIANGXI_COUNTIES_GEOJSON,
+    params(CountiesParams),
+    responses(
+        (status = 200, description = "GeoJSON FeatureCollection of the 100 county outlines, with \
+            `detail` and `max_zoom` (the highest map zoom the level is meant for)",
+            content_type = "application/geo+json", headers(("ETag" = String))),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 400, description = "Unknown detail or parameter"),
     )
+)]
+pub async fn list_counties(
+    headers: HeaderMap,
+    ApiQuery(p): ApiQuery<CountiesParams>,
+) -> Result<Response> {
+    let name = p.detail.as_deref().unwrap_or("low");
+    let Some(i) = LEVELS.iter().position(|l| l.name == name) else {
+        return Err(Error::bad_request(
+            "invalid_query",
+            format!(
+                "detail must be one of {}, got {name:?}",
+                DETAIL_VALUES.join(", ")
+            ),
+        ));
+    };
+    let variants = &rendered().await?[i];
+    let level = &variants.level;
+    let etag = HeaderValue::from_str(&level.etag)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("basemap ETag: {e}")))?;
+    let cache = HeaderValue::from_static("public, max-age=86400");
+    let not_modified = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == level.etag);
+    if not_modified {
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, etag), (header::CACHE_CONTROL, cache)],
+        )
+            .into_response());
+    }
+    let (encoding, body): (Option<&str>, &'static [u8]) = match accepted(&headers) {
+        Accepted::Br => (Some("br"), &variants.br),
+        Accepted::Gzip => (Some("gzip"), &variants.gzip),
+        Accepted::Identity => (None, level.body.as_bytes()),
+    };
+    let mut res = (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/geo+json"),
+            ),
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, cache),
+            (header::VARY, HeaderValue::from_static("accept-encoding")),
+        ],
+        axum::body::Body::from(body),
+    )
+        .into_response();
+    if let Some(e) = encoding {
+        res.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static(e));
+    }
+    Ok(res)
+}
+
+/// The encodings offered for the basemap.
+#[derive(Debug, PartialEq, Eq)]
+enum Accepted {
+    Br,
+    Gzip,
+    Identity,
+}
+
+/// The client's choice from `Accept-Encoding` (RFC 9110 §12.5.3): brotli over gzip when both
+/// are acceptable, `q=0` refuses, `*` stands for any not named.
+fn accepted(headers: &HeaderMap) -> Accepted {
+    let mut br: Option<f32> = None;
+    let mut gzip: Option<f32> = None;
+    let mut any: Option<f32> = None;
+    for item in headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
+        let mut parts = item.split(';');
+        let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match name.as_str() {
+            "br" => br = Some(q),
+            "gzip" | "x-gzip" => gzip = Some(q),
+            "*" => any = Some(q),
+            _ => {}
+        }
+    }
+    let br = br.or(any).unwrap_or(0.0);
+    let gzip = gzip.or(any).unwrap_or(0.0);
+    if br > 0.0 && br >= gzip {
+        Accepted::Br
+    } else if gzip > 0.0 {
+        Accepted::Gzip
+    } else {
+        Accepted::Identity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn accept_encoding_is_negotiated_with_q_values() {
+        assert_eq!(accepted(&HeaderMap::new()), Accepted::Identity);
+        assert_eq!(accepted(&with("gzip, deflate, br, zstd")), Accepted::Br);
+        assert_eq!(accepted(&with("gzip")), Accepted::Gzip);
+        assert_eq!(accepted(&with("br;q=0.5, gzip")), Accepted::Gzip);
+        assert_eq!(accepted(&with("br;q=0, gzip;q=0")), Accepted::Identity);
+        assert_eq!(accepted(&with("*")), Accepted::Br);
+        assert_eq!(accepted(&with("identity")), Accepted::Identity);
+    }
 }

@@ -34,6 +34,8 @@ pub mod regions;
 pub mod reports;
 /// Refuses state-changing requests that ride on the session cookie from another site.
 pub mod same_origin;
+/// The web app's files (validators, cache policy) and gzip/brotli for every textual reply.
+pub mod static_files;
 /// `PATCH/POST/DELETE /api/v1/stations…`: audited, optimistic station changes.
 pub mod station_edits;
 /// `GET /api/v1/stations…`: nearest, in a box, one by id.
@@ -46,7 +48,6 @@ use crate::index::StationIndex;
 use crate::store::Store;
 use auth::SecuritySchemes;
 use axum::extract::{DefaultBodyLimit, FromRef};
-use axum::response::IntoResponse;
 use axum::Router;
 use ipnet::IpNet;
 use std::path::PathBuf;
@@ -141,6 +142,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn app(state: AppState, web_dir: PathBuf) -> Router {
     let (api, doc) = api();
     let doc = Arc::new(doc);
+    // Seconds of CPU once (simplifying and compressing every level), not on the first request.
+    std::thread::spawn(counties::warm);
     let metrics_state = state.metrics.clone();
     let admit = axum::middleware::from_fn_with_state(state.admission.clone(), admission::admit);
     let config = state.config.clone();
@@ -149,19 +152,7 @@ pub fn app(state: AppState, web_dir: PathBuf) -> Router {
         Some(basemap) => client_config::serve_page_with_policy(api, &web_dir, basemap.origins()),
         None => api,
     };
-    let web = tower_http::services::ServeDir::new(web_dir).append_index_html_on_directories(true);
-    let web = move |req: axum::extract::Request| {
-        let web = web.clone();
-        async move {
-            if !is_public_web_path(req.uri().path()) {
-                return axum::http::StatusCode::NOT_FOUND.into_response();
-            }
-            match tower::ServiceExt::oneshot(web, req).await {
-                Ok(res) => res.into_response(),
-                Err(never) => match never {},
-            }
-        }
-    };
+    let web = static_files::web_app(web_dir);
     let app = api
         .route(
             "/api/openapi.json",
@@ -197,18 +188,16 @@ pub fn app(state: AppState, web_dir: PathBuf) -> Router {
     } else {
         app
     };
+    // Compression outermost but for the ETag weakening: it sees every reply, API, errors and
+    // files alike, after the security headers are set and after admission let it through.
     app.layer(axum::middleware::from_fn_with_state(
         config,
         headers::set_security_headers,
     ))
-}
-
-/// Only what the web app ships is served from its folder: not its tests, scripts, npm packages,
-/// package files or README.
-fn is_public_web_path(path: &str) -> bool {
-    const FILES: &[&str] = &["/", "/index.html", "/manifest.webmanifest", "/sw.js"];
-    const DIRS: &[&str] = &["/css/", "/js/", "/vendor/", "/icons/"];
-    FILES.contains(&path) || DIRS.iter().any(|d| path.starts_with(d))
+    .layer(static_files::compression())
+    .layer(axum::middleware::from_fn(
+        static_files::weaken_etag_when_encoded,
+    ))
 }
 
 async fn no_such_route(uri: axum::http::Uri) -> crate::error::Error {

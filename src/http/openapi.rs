@@ -72,6 +72,14 @@ string_enum_schema!(
     CrsSchema => Crs::ALL.map(Crs::as_str)
 );
 string_enum_schema!(
+    /// What `include` may add to a nearest reply: `nav` (a comma list of these).
+    IncludeSchema => super::stations::INCLUDE_VALUES
+);
+string_enum_schema!(
+    /// A level of detail of the county basemap: `low`, `medium` or `full`.
+    DetailSchema => super::counties::DETAIL_VALUES
+);
+string_enum_schema!(
     /// A report kind.
     ReportKindSchema => ReportKind::ALL.map(ReportKind::as_str)
 );

@@ -1,6 +1,6 @@
 use super::extract::{ApiQuery, ClientIp};
 use super::nav::{links, NavLinks, NavOrigin};
-use super::openapi::{AmenityListSchema, BboxSchema, CrsSchema, ModeSchema};
+use super::openapi::{AmenityListSchema, BboxSchema, CrsSchema, IncludeSchema, ModeSchema};
 use super::{ApiConfig, AppState};
 use crate::config::NearestEngine;
 use crate::coverage::queries::QueryCounter;
@@ -68,6 +68,34 @@ pub struct NearestParams {
     /// Coordinate system of lat/lon in and out (default `wgs84`).
     #[param(value_type = Option<CrsSchema>, inline)]
     crs: Option<String>,
+    /// Extra members per item, comma-separated: `nav` adds the navigation hand-off links
+    /// (Amap, Baidu, Tencent), which the web app builds itself from `lat`/`lon`.
+    #[param(value_type = Option<IncludeSchema>, inline)]
+    include: Option<String>,
+}
+
+/// Values of `include` on `GET /api/v1/stations/nearest`.
+pub const INCLUDE_VALUES: [&str; 1] = ["nav"];
+
+/// Parses `include`: a comma list of [`INCLUDE_VALUES`]; says whether `nav` is asked for.
+fn parse_include(s: Option<&str>) -> Result<bool> {
+    let Some(s) = s else { return Ok(false) };
+    let mut nav = false;
+    for v in s.split(',') {
+        match v.trim() {
+            "nav" => nav = true,
+            other => {
+                return Err(Error::bad_request(
+                    "invalid_query",
+                    format!(
+                        "include takes a comma list of {}, got {other:?}",
+                        INCLUDE_VALUES.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(nav)
 }
 
 /// The rider's position in `crs`: `lat` and `lon` together, or neither (the origin then comes
@@ -91,11 +119,13 @@ pub struct Origin {
     pub lon: f64,
     /// `query` (from lat/lon) or `ip` (from the client address).
     pub source: &'static str,
-    /// For `ip`: radius in km holding the client with 67 % confidence.
+    /// For `ip`: radius in km holding the client with 67 % confidence (absent for `query`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub accuracy_km: Option<u16>,
 }
 
-/// One nearby station.
+/// One nearby station. Optional members without a value are left out (not `null`): a rider's
+/// phone asks for these on a weak signal, and five `null`s a station were a tenth of the reply.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NearbyStation {
     /// Id.
@@ -125,17 +155,22 @@ pub struct NearbyStation {
     pub open_now: bool,
     /// A temporary closure set by the manager, if any.
     #[schema(value_type = Option<Object>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub temporary_closure: Option<TemporaryClosure>,
     /// Phone.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
     /// Photo.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub photo_url: Option<String>,
     /// Demo data: not a real station.
     pub demo: bool,
     /// When a manager last confirmed the data.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub verified_at: Option<DateTime<Utc>>,
-    /// Navigation hand-off links.
-    pub nav: NavLinks,
+    /// Navigation hand-off links: only with `include=nav`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nav: Option<NavLinks>,
 }
 
 /// Reply of `GET /api/v1/stations/nearest`.
@@ -229,6 +264,7 @@ pub async fn nearest_stations(
     ApiQuery(p): ApiQuery<NearestParams>,
 ) -> Result<Json<NearestReply>> {
     let crs = parse_crs(p.crs.as_deref())?;
+    let with_nav = parse_include(p.include.as_deref())?;
     let limit = match &p.limit {
         None => 5,
         Some(s) => s
@@ -303,7 +339,7 @@ pub async fn nearest_stations(
                 .collect()
         }
     };
-    let nav_origin = NavOrigin::new(origin);
+    let nav_origin = with_nav.then(|| NavOrigin::new(origin));
     let items = hits
         .into_iter()
         .map(|h| {
@@ -330,7 +366,9 @@ pub async fn nearest_stations(
                 photo_url: s.photo_url.clone(),
                 demo: s.demo,
                 verified_at: s.verified_at,
-                nav: links(&nav_origin, s.location, &s.name, mode),
+                nav: nav_origin
+                    .as_ref()
+                    .map(|o| links(o, s.location, &s.name, mode)),
             }
         })
         .collect();

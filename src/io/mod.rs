@@ -3,6 +3,8 @@
 
 /// Consistent copies of the SQLite store (`yizhan backup`).
 pub mod backup;
+/// The county basemap at a few levels of detail, simplified with shared borders kept shared.
+pub mod basemap;
 /// Coverage results as GeoPackage, GeoJSON or CSV files for GIS tools and spreadsheets.
 pub mod coverage_export;
 /// Demand points from CSV, aggregated to H3 cells before they are stored.

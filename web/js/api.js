@@ -98,9 +98,12 @@ export function locateByIp(opts) {
   return getJson('locate', {}, { timeoutMs: 8000, ...opts });
 }
 
-/** Jiangxi's county outlines (GeoJSON, WGS-84) for the basemap. */
-export function counties(opts) {
-  return getJson('counties', {}, { timeoutMs: 30000, ...opts });
+/**
+ * Jiangxi's county outlines (GeoJSON, WGS-84) for the basemap, at a level of detail: `low` (the
+ * default, for a province-wide view), `medium` or `full`.
+ */
+export function counties({ detail, ...opts } = {}) {
+  return getJson('counties', { detail }, { timeoutMs: 30000, ...opts });
 }
 
 /** Files a rider's problem report about a station (no login needed). */

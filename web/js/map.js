@@ -55,6 +55,48 @@ export function countyOutlines(geojson) {
   });
 }
 
+/** The basemap's levels of detail (`GET /api/v1/counties?detail=`), coarse to fine. */
+export const DETAIL_LEVELS = ['low', 'medium', 'full'];
+
+/**
+ * Keeps `outline` (drawn from `geojson`, one level with its `detail` and `max_zoom`) as detailed
+ * as the zoom needs: a province-wide view draws the coarse level (~16 KB), and once the map is
+ * zoomed past a level's `max_zoom`, `loadLevel(detail)` fetches the next one (once) and it is
+ * swapped in; `onData` sees each new level. A failed fetch keeps what is drawn and is retried on
+ * the next zoom.
+ */
+export function refineOnZoom(map, outline, geojson, loadLevel, onData = () => {}) {
+  let level = DETAIL_LEVELS.indexOf(geojson?.detail);
+  let maxZoom = Number(geojson?.max_zoom);
+  if (!loadLevel || level < 0 || !Number.isFinite(maxZoom)) return;
+  let loading = false;
+  const check = () => {
+    if (loading || map.getZoom() <= maxZoom || level >= DETAIL_LEVELS.length - 1) return;
+    loading = true;
+    // Straight to the level the zoom needs (a jump to street level skips `medium`).
+    const max = { low: 7, medium: 9 };
+    const want = DETAIL_LEVELS.findIndex((d, i) => i > level && !(map.getZoom() > (max[d] ?? Infinity)));
+    loadLevel(DETAIL_LEVELS[want < 0 ? DETAIL_LEVELS.length - 1 : want])
+      .then((data) => {
+        const next = DETAIL_LEVELS.indexOf(data?.detail);
+        if (next <= level || !Array.isArray(data.features)) throw new Error('not a finer level');
+        outline.clearLayers();
+        outline.addData(data);
+        level = next;
+        maxZoom = Number(data.max_zoom);
+        onData(data);
+        loading = false;
+        check();
+      })
+      .catch((e) => {
+        loading = false;
+        console.warn('finer basemap unavailable:', e);
+      });
+  };
+  map.on('zoomend', check);
+  check();
+}
+
 /** Puts each county's name (textContent, never HTML) at its centre, into `group` in the 'labels' pane. */
 export function addCountyLabels(outline, group) {
   outline.eachLayer((layer) => {
@@ -207,9 +249,13 @@ export class StationMap {
     this.tiles = L.tileLayer(url, options).addTo(this.map);
   }
 
-  /** Draws county outlines as the basemap; county names appear from zoom 9 on. */
-  setBasemap(geojson) {
+  /**
+   * Draws county outlines as the basemap; county names appear from zoom 9 on. `loadLevel(detail)`
+   * (a promise of a finer level's GeoJSON) lets zooming in sharpen the outlines.
+   */
+  setBasemap(geojson, loadLevel = null) {
     const outline = countyOutlines(geojson).addTo(this.map);
+    refineOnZoom(this.map, outline, geojson, loadLevel);
     this.labelLayer.clearLayers();
     addCountyLabels(outline, this.labelLayer);
     this.updateLabels();

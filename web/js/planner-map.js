@@ -4,8 +4,11 @@
 // hands it plain data and listens through the callbacks. Text goes in as DOM nodes, never HTML.
 import { t } from './i18n.js';
 import {
-  NodeControl, addCountyLabels, countyOutlines, createBasemapPanes, toggleByZoom,
+  NodeControl, addCountyLabels, countyOutlines, createBasemapPanes, refineOnZoom, toggleByZoom,
 } from './map.js';
+
+/** Finer basemap levels, fetched when zoomed in (the one API call this module makes itself). */
+const loadCountyLevel = (detail) => import('./api.js').then((api) => api.counties({ detail })).then((r) => r.data);
 
 const L = window.L;
 const JIANGXI_CENTER = [27.6, 115.7];
@@ -152,13 +155,23 @@ export class CoverageMap {
     for (const m of this.hypoLayer.getLayers()) this.labelHypo(m);
   }
 
-  /** County outlines; the features are kept for the choropleth (joined by adcode). */
-  setBasemap(geojson) {
+  /**
+   * County outlines; the features are kept for the choropleth (joined by adcode). Zooming in
+   * fetches finer levels of the outlines, and the fills follow them.
+   */
+  setBasemap(geojson, loadLevel = loadCountyLevel) {
     const outline = countyOutlines(geojson).addTo(this.map);
-    this.counties.clear();
-    for (const f of geojson.features || []) {
-      if (f?.properties?.adcode) this.counties.set(String(f.properties.adcode), f);
-    }
+    const keep = (data) => {
+      this.counties.clear();
+      for (const f of data.features || []) {
+        if (f?.properties?.adcode) this.counties.set(String(f.properties.adcode), f);
+      }
+    };
+    keep(geojson);
+    refineOnZoom(this.map, outline, geojson, loadLevel, (data) => {
+      keep(data);
+      if (this.rows.size) this.drawFills(false);
+    });
     this.labelLayer.clearLayers();
     addCountyLabels(outline, this.labelLayer);
     toggleByZoom(this.map, this.labelLayer);

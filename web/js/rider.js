@@ -42,6 +42,10 @@ async function geoPermission() {
 }
 const MODE_KEY = 'yizhan.mode';
 const NAV_APPS = ['amap', 'baidu', 'tencent'];
+// Navigation links are built here (js/nav.js), loaded on its own: a service worker whose cache
+// predates nav.js still starts the app offline (without links, which need a network anyway).
+let navLinks = null;
+const navReady = import('./nav.js').then((m) => { navLinks = m.navLinks; }, () => {});
 const REPORT_KINDS = ['closed', 'amenity_broken', 'wrong_location', 'other'];
 const REPORT_NOTE_MAX = 500;
 
@@ -355,6 +359,7 @@ export class RiderView {
         { ...origin, limit: LIMIT, amenities: q.amenities, openNow, mode },
         { signal: ctrl.signal },
       );
+      await navReady;
       if (ctrl.signal.aborted) return;
       const items = Array.isArray(data.items) ? data.items : [];
       this.show(items, data.mode || mode, fromCache, null);
@@ -617,8 +622,9 @@ export class RiderView {
     const nav = el('div', 'nav-group');
     nav.setAttribute('role', 'group');
     nav.setAttribute('aria-label', t('nav.label'));
+    const links = item.nav ?? (navLinks && this.state.origin && navLinks(this.state.origin, item, item.name, this.state.itemsMode));
     for (const app of NAV_APPS) {
-      const href = safeHttpUrl(item.nav?.[app]);
+      const href = safeHttpUrl(links?.[app]);
       if (!href) continue;
       const a = el('a', `btn btn-nav nav-${app}`, t(`nav.${app}`));
       a.href = href;

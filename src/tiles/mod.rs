@@ -80,7 +80,15 @@ impl TileService {
         let points_zoom = self.points_zoom;
         // ~100 ms of CPU for 190,000 stations: off the async workers.
         let built = tokio::task::spawn_blocking(move || {
-            Clusters::build(generation, points_zoom, |f| snapshot.for_each(f))
+            let started = std::time::Instant::now();
+            let built = Clusters::build(generation, points_zoom, |f| snapshot.for_each(f));
+            tracing::info!(
+                generation,
+                stations = snapshot.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "tile clusters built"
+            );
+            built
         })
         .await?;
         let built = Arc::new(built);

@@ -135,6 +135,10 @@ pub struct ServeArgs {
     #[arg(long, env = "YIZHAN_DEMAND_FLUSH_SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub demand_flush_seconds: u64,
+    /// Zoom from which vector tiles hold single stations; below it they hold clusters.
+    #[arg(long, env = "YIZHAN_TILES_POINTS_ZOOM", default_value_t = crate::tiles::DEFAULT_POINTS_ZOOM,
+          value_parser = clap::value_parser!(u8).range(crate::tiles::MIN_POINTS_ZOOM as i64..=crate::tiles::grid::MAX_ZOOM as i64))]
+    pub tiles_points_zoom: u8,
     /// Connection, time and in-flight limits, and the shutdown grace period.
     #[command(flatten)]
     pub limits: LimitArgs,

@@ -813,6 +813,20 @@ impl Snapshot {
         (found, truncated)
     }
 
+    /// Visits every active station once, in no particular order: for aggregations (tile
+    /// clusters) that need neither the copies nor the sort of [`Snapshot::all`].
+    pub fn for_each(&self, mut f: impl FnMut(&Station)) {
+        let overlay = &self.overlay;
+        for s in &self.base.stations {
+            if overlay.is_empty() || !overlay.contains_key(&s.id) {
+                f(s);
+            }
+        }
+        for s in overlay.values().flatten() {
+            f(s);
+        }
+    }
+
     /// Every active station, by id (for exports and coverage).
     pub fn all(&self) -> Vec<Arc<Station>> {
         let mut all: Vec<Arc<Station>> = self

@@ -28,3 +28,5 @@ pub mod startup;
 pub mod store;
 /// Following other replicas' writes (LISTEN/NOTIFY and periodic resync).
 pub mod sync;
+/// Vector tiles of the stations: tile math, clustering, MVT encoding.
+pub mod tiles;

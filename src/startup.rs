@@ -170,6 +170,7 @@ impl Application {
             coverage,
             query_counter,
             sync,
+            tiles: Arc::new(crate::tiles::TileService::new(args.tiles_points_zoom)),
         };
         let router = http::app(state.clone(), web_dir(args.web_dir.clone()));
         let listener = TcpListener::bind(args.listen)

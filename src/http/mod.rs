@@ -40,6 +40,8 @@ pub mod static_files;
 pub mod station_edits;
 /// `GET /api/v1/stations…`: nearest, in a box, one by id.
 pub mod stations;
+/// `GET /api/v1/tiles/{z}/{x}/{y}.mvt` and `/api/v1/tiles.json`: vector tiles of the stations.
+pub mod tiles;
 
 use crate::config::{Hsts, NearestEngine};
 use crate::domain::TravelModel;
@@ -100,6 +102,8 @@ pub struct AppState {
     pub query_counter: Option<Arc<crate::coverage::queries::QueryCounter>>,
     /// How closely the index follows other replicas' writes.
     pub sync: Arc<crate::sync::SyncStatus>,
+    /// Vector tiles: the points zoom and the clusters of the latest snapshot.
+    pub tiles: Arc<crate::tiles::TileService>,
 }
 
 #[derive(OpenApi)]
@@ -130,6 +134,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(coverage::router())
         .merge(demand::router())
         .merge(health::router())
+        .merge(tiles::router())
         .split_for_parts();
     // After the merge: these edit what the routes documented.
     openapi::ErrorBodies.modify(&mut doc);

@@ -18,6 +18,9 @@ function escapeHtml(s) {
   return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+const OVERLAP_PX = 30; // numbered pins closer than this on screen are fanned out
+const FAN_RADIUS_PX = 24;
+
 function el(tag, className, text) {
   const e = document.createElement(tag);
   if (className) e.className = className;
@@ -141,14 +144,41 @@ export class StationMap {
       tapHold: true, // long-press fires 'contextmenu' on touch screens that do not do it natively
     });
     createBasemapPanes(this.map);
+    // Every station as tile clusters/pins, under the numbered results (markerPane, 600); the
+    // rider's dot above all pins so none can hide it.
+    this.map.createPane('stationTiles').style.zIndex = 590;
+    this.map.createPane('rider').style.zIndex = 650;
     this.setAttribution();
 
     this.walkCircle = L.circle(JIANGXI_CENTER, { radius: WALK_CIRCLE_M, className: 'walk-circle', interactive: false });
     this.accuracyCircle = L.circle(JIANGXI_CENTER, { radius: 1, className: 'accuracy-circle', interactive: false });
     this.originTip = el('span', '', t('map.origin'));
-    this.originMarker = L.circleMarker(JIANGXI_CENTER, { radius: 9, className: 'origin-marker', interactive: false })
+    this.originMarker = L.circleMarker(JIANGXI_CENTER, { radius: 9, className: 'origin-marker', interactive: false, pane: 'rider' })
       .bindTooltip(this.originTip, { direction: 'top', offset: [0, -8] });
     this.stationLayer = L.layerGroup().addTo(this.map);
+    this.tilePopup = L.popup({ className: 'tile-popup', autoPan: true });
+    this.tileLayer = null;
+    this.resultIds = [];
+    // Loaded on demand: offline, or before the service worker has cached it, the map still works
+    // (and there would be no tiles to draw anyway).
+    import('./tiles.js')
+      .then(({ StationTileLayer, pointsZoom }) => {
+        this.tileLayer = new StationTileLayer({
+          pane: 'stationTiles',
+          onStation: (id, props, latlng) => this.showTileStation(props, latlng),
+          // While the rider's position is not set, a tap anywhere (a bubble or pin too) sets it.
+          tapThrough: () => !this.hasOrigin,
+        }).addTo(this.map);
+        this.tileLayer.hideStations(this.resultIds);
+        // The server's points zoom (tiles above it are overzoomed from it); 14 until the TileJSON says.
+        return pointsZoom().then((z) => {
+          if (z === this.tileLayer.options.maxNativeZoom) return;
+          this.tileLayer.options.maxNativeZoom = z;
+          this.tileLayer.redraw();
+        });
+      })
+      .catch((e) => console.warn('station tiles unavailable:', e));
+    this.map.on('zoomend', () => this.fanOverlapping());
     this.labelLayer = L.layerGroup();
 
     this.legendText = el('span', '', t('map.circle'));
@@ -311,11 +341,15 @@ export class StationMap {
         zIndexOffset: (items.length - i) * 1000, // nearer stations drawn on top
       });
       marker.options.baseZ = marker.options.zIndexOffset;
+      marker.options.pinEl = pin;
       marker.on('click', () => this.handlers.onSelect(item.id, 'map'));
       marker.addTo(this.stationLayer);
       this.markers.set(item.id, marker);
     });
     this.selectedId = null;
+    // The results are drawn numbered: not again as plain tile pins.
+    this.resultIds = items.map((item) => item.id);
+    this.tileLayer?.hideStations(this.resultIds);
     // Banners above the map may just have changed its height; measure before fitting. No animation:
     // Leaflet drops a view change requested while a zoom animation runs.
     this.map.invalidateSize({ pan: false });
@@ -323,6 +357,42 @@ export class StationMap {
     if (origin) pts.push(toDisplay(origin.lat, origin.lon));
     if (pts.length > 1) this.map.fitBounds(pts, { padding: [36, 36], maxZoom: 16, animate: false });
     else if (origin) this.map.setView(toDisplay(origin.lat, origin.lon), Math.max(this.map.getZoom(), 14), { animate: false });
+    this.fanOverlapping();
+  }
+
+  /** A station tapped on the tile layer: its name, and whether it was open when the tile was made. */
+  showTileStation(props, latlng) {
+    const box = el('div', 'tile-popup-body');
+    box.append(el('strong', '', String(props.name ?? '')));
+    if (props.demo === true) box.append(' ', el('span', 'tag-demo', t('demo.tag')));
+    box.append(el('div', '', t(props.open_now === false ? 'tiles.closed' : 'tiles.open')));
+    this.tilePopup.setLatLng(latlng).setContent(box).openOn(this.map);
+  }
+
+  /**
+   * Fans out numbered result pins that would cover each other at this zoom (same building, or
+   * zoomed out): each keeps its position, its visible pin is shifted on a small circle.
+   */
+  fanOverlapping() {
+    const placed = [];
+    for (const m of this.markers.values()) {
+      const p = this.map.latLngToLayerPoint(m.getLatLng());
+      const group = placed.find((g) => g.p.distanceTo(p) < OVERLAP_PX);
+      if (group) group.members.push(m);
+      else placed.push({ p, members: [m] });
+    }
+    for (const { members } of placed) {
+      members.forEach((m, i) => {
+        const pin = m.options.pinEl;
+        if (!pin) return;
+        if (members.length === 1) {
+          pin.style.translate = '';
+          return;
+        }
+        const a = (2 * Math.PI * i) / members.length - Math.PI / 2;
+        pin.style.translate = `${Math.round(Math.cos(a) * FAN_RADIUS_PX)}px ${Math.round(Math.sin(a) * FAN_RADIUS_PX)}px`;
+      });
+    }
   }
 
   /** Measures the container again (after it was hidden or resized). */

@@ -1,0 +1,372 @@
+// Station vector tiles (/api/v1/tiles/{z}/{x}/{y}.mvt) on a Leaflet map: a small decoder for the
+// point-only Mapbox Vector Tiles the server sends, and a grid layer that turns each tile into
+// cluster bubbles (below the points zoom) or station pins (from it on).
+//
+// Why our own decoder rather than npm @mapbox/vector-tile + pbf: our tiles hold points only, so
+// ~100 lines cover all of it (protobuf varints, the value types, MoveTo commands), against ~30 KB
+// of unminified modules whose bare `import 'pbf'` specifiers would need an import map — an
+// inline script the CSP forbids — or rewriting on vendoring. tests/tiles.rs checks the server's
+// tiles with prost; web/tests/tiles.test.mjs checks this decoder against the JSON API.
+import { t } from './i18n.js';
+import { toDisplay } from './coords.js';
+
+const L = window.L;
+
+/** Zoom from which tiles hold stations (the server's default `--tiles-points-zoom`). */
+export const DEFAULT_POINTS_ZOOM = 14;
+const TILE_URL = '/api/v1/tiles/{z}/{x}/{y}.mvt';
+
+/** A protobuf reader over bytes: just what vector tiles use. */
+class Reader {
+  constructor(bytes, start = 0, end = bytes.length) {
+    this.b = bytes;
+    this.pos = start;
+    this.end = end;
+  }
+
+  varint() {
+    let result = 0;
+    let mul = 1;
+    for (;;) {
+      if (this.pos >= this.end) throw new Error('truncated varint');
+      const byte = this.b[this.pos++];
+      result += (byte & 0x7f) * mul; // exact up to 2^53, past what ids and counts reach
+      if (byte < 0x80) return result;
+      mul *= 128;
+    }
+  }
+
+  /** Calls `fn(field, wireType)` for each field; `fn` reads the value or returns false to skip it. */
+  fields(fn) {
+    while (this.pos < this.end) {
+      const key = this.varint();
+      const field = Math.floor(key / 8);
+      const wire = key & 7;
+      if (fn(field, wire) === false) this.skip(wire);
+    }
+  }
+
+  skip(wire) {
+    if (wire === 0) this.varint();
+    else if (wire === 1) this.pos += 8;
+    else if (wire === 2) this.pos += this.varint();
+    else if (wire === 5) this.pos += 4;
+    else throw new Error(`unknown protobuf wire type ${wire}`);
+  }
+
+  /** A length-delimited field as a sub-reader. */
+  sub() {
+    const len = this.varint();
+    const r = new Reader(this.b, this.pos, this.pos + len);
+    this.pos += len;
+    return r;
+  }
+
+  string() {
+    const r = this.sub();
+    return new TextDecoder().decode(this.b.subarray(r.pos, r.end));
+  }
+
+  /** Repeated varints, packed (wire type 2) or not. */
+  packed(wire, into) {
+    if (wire !== 2) {
+      into.push(this.varint());
+      return;
+    }
+    const r = this.sub();
+    while (r.pos < r.end) into.push(r.varint());
+  }
+}
+
+const zigzag = (n) => (n % 2 === 1 ? -(n + 1) / 2 : n / 2);
+
+function readValue(r) {
+  let v = null;
+  r.fields((f) => {
+    const view = new DataView(r.b.buffer, r.b.byteOffset);
+    if (f === 1) v = r.string();
+    else if (f === 2) { v = view.getFloat32(r.pos, true); r.pos += 4; }
+    else if (f === 3) { v = view.getFloat64(r.pos, true); r.pos += 8; }
+    else if (f === 4 || f === 5) v = r.varint();
+    else if (f === 6) v = zigzag(r.varint());
+    else if (f === 7) v = r.varint() !== 0;
+    else return false;
+    return true;
+  });
+  return v;
+}
+
+function readFeature(r, keys, values) {
+  const f = { id: null, type: 0, tags: [], geometry: [] };
+  r.fields((field, wire) => {
+    if (field === 1) f.id = r.varint();
+    else if (field === 2) r.packed(wire, f.tags);
+    else if (field === 3) f.type = r.varint();
+    else if (field === 4) r.packed(wire, f.geometry);
+    else return false;
+    return true;
+  });
+  const props = {};
+  for (let i = 0; i + 1 < f.tags.length; i += 2) props[keys[f.tags[i]]] = values[f.tags[i + 1]];
+  // Points: MoveTo commands (id 1) with `count` zigzag pairs, each relative to the last.
+  const points = [];
+  let x = 0;
+  let y = 0;
+  for (let i = 0; i < f.geometry.length;) {
+    const cmd = f.geometry[i] & 7;
+    const count = Math.floor(f.geometry[i] / 8);
+    i += 1;
+    if (cmd !== 1) break; // not a point feature: our tiles have none
+    for (let k = 0; k < count && i + 1 < f.geometry.length; k += 1, i += 2) {
+      x += zigzag(f.geometry[i]);
+      y += zigzag(f.geometry[i + 1]);
+      points.push([x, y]);
+    }
+  }
+  return { id: f.id, type: f.type, points, props };
+}
+
+function readLayer(r) {
+  const layer = { name: '', extent: 4096, keys: [], values: [], raw: [] };
+  r.fields((field) => {
+    if (field === 1) layer.name = r.string();
+    else if (field === 2) layer.raw.push(r.sub());
+    else if (field === 3) layer.keys.push(r.string());
+    else if (field === 4) layer.values.push(readValue(r.sub()));
+    else if (field === 5) layer.extent = r.varint();
+    else return false;
+    return true;
+  });
+  return {
+    name: layer.name,
+    extent: layer.extent,
+    features: layer.raw.map((fr) => readFeature(fr, layer.keys, layer.values)),
+  };
+}
+
+/**
+ * Decodes a vector tile of points.
+ * @param {ArrayBuffer|Uint8Array} data
+ * @returns {Record<string, {extent:number, features:{id:number|null, points:number[][], props:object}[]}>}
+ */
+export function decodeTile(data) {
+  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+  const r = new Reader(bytes);
+  const layers = {};
+  r.fields((field) => {
+    if (field !== 3) return false;
+    const layer = readLayer(r.sub());
+    layers[layer.name] = layer;
+    return true;
+  });
+  return layers;
+}
+
+/** WGS-84 [lat, lon] of a point at tile coordinates (Web Mercator, XYZ scheme). */
+export function tilePointToLatLon({ z, x, y }, px, py, extent = 4096) {
+  const n = 2 ** z;
+  const wx = (x + px / extent) / n;
+  const wy = (y + py / extent) / n;
+  const lon = wx * 360 - 180;
+  const lat = (Math.atan(Math.sinh(Math.PI * (1 - 2 * wy))) * 180) / Math.PI;
+  return [lat, lon];
+}
+
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function clusterIcon(count, demo) {
+  // At least 44 px: a finger's tap target; larger for larger clusters.
+  const size = Math.round(Math.min(64, 44 + Math.log10(Math.max(1, count)) * 6));
+  const bubble = el('span', 'tile-cluster-bubble', count > 9999 ? `${Math.round(count / 1000)}k` : String(count));
+  return L.divIcon({
+    className: `tile-cluster${demo ? ' is-demo' : ''}`,
+    html: bubble,
+    iconSize: [size, size],
+    iconAnchor: [size / 2, size / 2],
+  });
+}
+
+function pinIcon(open) {
+  const dot = el('span', 'tile-pin-dot');
+  return L.divIcon({
+    className: `tile-pin${open ? '' : ' is-closed'}`,
+    html: dot,
+    iconSize: [44, 44], // the tap target; the visible dot is smaller (css)
+    iconAnchor: [22, 22],
+  });
+}
+
+/**
+ * Station tiles as a Leaflet layer. Markers go to `options.pane` (keep it under the nearest-result
+ * pins and the rider's dot); each tile's markers live and die with the tile.
+ *
+ * Options: `pane`, `pointsZoom` (tiles above it are the points zoom's, overzoomed),
+ * `onStation(id, props, latlng)` for a tapped pin, `url` (the tile URL template), `tapThrough()`
+ * (true: taps go to the map, e.g. while the rider picks a position).
+ */
+export const StationTileLayer = L.GridLayer.extend({
+  options: {
+    pane: 'stationTiles',
+    tileSize: 256,
+    pointsZoom: DEFAULT_POINTS_ZOOM,
+    url: TILE_URL,
+    updateWhenZooming: false,
+    keepBuffer: 1,
+    onStation: null,
+    tapThrough: null,
+  },
+
+  initialize(options) {
+    L.setOptions(this, options);
+    this.options.maxNativeZoom = this.options.pointsZoom;
+    this._groups = new Map(); // tile key -> L.LayerGroup
+    this._hidden = new Set(); // station ids drawn elsewhere (the numbered nearest results)
+    this.on('tileunload', (e) => this._drop(e.coords, e.tile));
+  },
+
+  onRemove(map) {
+    for (const g of this._groups.values()) g.remove();
+    this._groups.clear();
+    L.GridLayer.prototype.onRemove.call(this, map);
+  },
+
+  /** Stations not to draw as plain pins (they are shown as numbered results already). */
+  hideStations(ids) {
+    this._hidden = new Set(ids);
+    for (const g of this._groups.values()) {
+      g.eachLayer((m) => {
+        const el = m.getElement();
+        if (el && m.options.stationId != null) el.style.display = this._hidden.has(m.options.stationId) ? 'none' : '';
+      });
+    }
+  },
+
+  createTile(coords, done) {
+    const tile = document.createElement('div');
+    const ctrl = new AbortController();
+    tile._abort = ctrl;
+    const url = L.Util.template(this.options.url, coords);
+    fetch(url, { signal: ctrl.signal, credentials: 'same-origin' })
+      .then((res) => {
+        if (res.status === 204) return null;
+        if (!res.ok) throw new Error(`tile ${url}: HTTP ${res.status}`);
+        return res.arrayBuffer();
+      })
+      .then((buf) => {
+        if (this._map && buf) this._draw(coords, decodeTile(buf));
+        done(null, tile);
+      })
+      .catch((err) => {
+        // An aborted fetch is a tile scrolled away; other failures mark the tile only (tileerror).
+        if (err.name !== 'AbortError') done(err, tile);
+      });
+    return tile;
+  },
+
+  /** Hands a tap to the map instead (as if no marker were there) when `options.tapThrough()` says so. */
+  _tapThrough(e) {
+    if (!this.options.tapThrough?.()) return false;
+    this._map.fire('click', { latlng: this._map.mouseEventToLatLng(e.originalEvent), originalEvent: e.originalEvent });
+    return true;
+  },
+
+  _key(coords) {
+    return `${coords.x}:${coords.y}:${coords.z}`;
+  },
+
+  _drop(coords, tile) {
+    tile?._abort?.abort();
+    const key = this._key(coords);
+    this._groups.get(key)?.remove();
+    this._groups.delete(key);
+  },
+
+  _draw(coords, layers) {
+    const key = this._key(coords);
+    if (!this._tiles[key]) return; // unloaded while fetching
+    this._groups.get(key)?.remove();
+    const group = L.layerGroup();
+    const pane = this.options.pane;
+    const clusters = layers.clusters;
+    if (clusters) {
+      for (const f of clusters.features) {
+        const [px, py] = f.points[0] || [];
+        if (px === undefined) continue;
+        const [lat, lon] = tilePointToLatLon(coords, px, py, clusters.extent);
+        const count = Number(f.props.count) || 0;
+        const m = L.marker(toDisplay(lat, lon), {
+          pane,
+          icon: clusterIcon(count, f.props.demo === true),
+          title: t('tiles.cluster', { n: count }),
+          alt: t('tiles.cluster', { n: count }),
+          keyboard: true,
+        });
+        m.options.count = count;
+        m.on('click', (e) => {
+          if (this._tapThrough(e)) return;
+          const zoom = Math.max(Number(f.props.expand_zoom) || coords.z + 2, this._map.getZoom() + 1);
+          this._map.setView(toDisplay(lat, lon), Math.min(zoom, this._map.getMaxZoom()));
+        });
+        m.on('add', () => {
+          const e = m.getElement();
+          if (e) {
+            e.dataset.count = String(count);
+            e.dataset.tile = `${coords.z}/${coords.x}/${coords.y}`;
+          }
+        });
+        group.addLayer(m);
+      }
+    }
+    const stations = layers.stations;
+    if (stations) {
+      for (const f of stations.features) {
+        const [px, py] = f.points[0] || [];
+        if (px === undefined) continue;
+        const [lat, lon] = tilePointToLatLon(coords, px, py, stations.extent);
+        const id = f.id ?? f.props.id;
+        const name = String(f.props.name ?? '');
+        const m = L.marker(toDisplay(lat, lon), {
+          pane,
+          icon: pinIcon(f.props.open_now !== false),
+          title: name, // Leaflet sets it with setAttribute: safe for any text
+          alt: name,
+        });
+        m.options.stationId = id;
+        m.on('click', (e) => {
+          if (!this._tapThrough(e)) this.options.onStation?.(id, f.props, m.getLatLng());
+        });
+        m.on('add', () => {
+          const e = m.getElement();
+          if (e) {
+            e.dataset.stationId = String(id);
+            e.dataset.tile = `${coords.z}/${coords.x}/${coords.y}`;
+            if (this._hidden.has(id)) e.style.display = 'none';
+          }
+        });
+        group.addLayer(m);
+      }
+    }
+    // A long-press on a pin or bubble still sets the rider's position, as anywhere on the map.
+    group.eachLayer((m) => m.on('contextmenu', (e) => this._map.fire('contextmenu', e)));
+    this._groups.set(key, group);
+    group.addTo(this._map);
+  },
+});
+
+/** Reads the points zoom from the TileJSON; the default when it cannot be read. */
+export async function pointsZoom() {
+  try {
+    const res = await fetch('/api/v1/tiles.json', { credentials: 'same-origin' });
+    if (!res.ok) return DEFAULT_POINTS_ZOOM;
+    const doc = await res.json();
+    const z = Number(doc.maxzoom);
+    return Number.isInteger(z) && z >= 0 ? z : DEFAULT_POINTS_ZOOM;
+  } catch {
+    return DEFAULT_POINTS_ZOOM;
+  }
+}

@@ -129,7 +129,9 @@ async fn every_documented_get_path_answers() {
         // Fill path parameters with something real.
         let concrete = path
             .replace("{id}", &ids[0].to_string())
-            .replace("{adcode}", "360100");
+            .replace("{adcode}", "360100")
+            .replace("{collectionId}", "stations")
+            .replace("{featureId}", &ids[0].to_string());
         assert!(!concrete.contains('{'), "unfilled parameter in {path}");
         let res = app.get(&concrete).await;
         let status = res.status();

@@ -203,10 +203,9 @@ nearest_sql() {
   python3 - "$ROOT/src/store/postgres/mod.rs" <<'PY'
 import re, sys
 src = open(sys.argv[1]).read()
-m = re.search(r'pub const NEAREST_SQL: &str = ((?:"(?:[^"\\]|\\.)*"\s*)+);', src)
-parts = re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(1))
+m = re.search(r'pub const NEAREST_SQL: &str = "(.*?)";', src, re.S)
 # Rust string continuation: a backslash at the end of a line drops the newline and the indent.
-text = re.sub(r'\\\n\s*', '', "".join(parts))
+text = re.sub(r'\\\n\s*', '', m.group(1))
 print(text)
 PY
 }

@@ -209,7 +209,7 @@ step "EXPLAIN (the plan must use the stations' GiST index for the KNN ORDER BY)"
   echo "EXPLAIN $AGGREGATE;"
 } | q -q >"$WORK/explain.txt"
 cat "$WORK/explain.txt" >&2
-grep -q 'Index Scan using stations_geom_gist on stations st' "$WORK/explain.txt" ||
+grep -q 'Index Scan using stations_active_geom_gist on stations st' "$WORK/explain.txt" ||
   { echo "the plan does not use the GiST index on stations" >&2; exit 1; }
 grep -Eq 'Order By: \((st\.)?geom <-> c\.geom\)' "$WORK/explain.txt" ||
   { echo "the plan does not order by the KNN operator in the index scan" >&2; exit 1; }

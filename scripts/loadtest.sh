@@ -4,11 +4,18 @@
 #   scripts/loadtest.sh [http|latency|cold|mixed|all]      (default: all; `mixed` is not in `all`)
 #
 # http: builds --release, creates a fresh PostGIS database, starts `yizhan serve` once so it seeds
-#       the demo stations (optionally imports LOAD_STATIONS synthetic ones as well), then runs TWO
-#       servers on that database: the normal one (--nearest-engine index) and the baseline
-#       (--nearest-engine store: PostGIS `ORDER BY geom <-> point LIMIT k` per request), and drives
-#       each with wrk at CONNECTIONS connections for DURATION seconds at random points around
-#       Nanchang/Jiangxi (scripts/nearest.lua). Prints req/s, p50, p99 and the ratio.
+#       the demo stations (optionally imports LOAD_STATIONS synthetic ones as well; the store
+#       ANALYZEs after both), checks the baseline (last ANALYZE, the indexes, and EXPLAIN ANALYZE
+#       of the store's own NEAREST_SQL read from src/store/postgres/mod.rs: it must walk
+#       stations_active_geom_gist, else the run stops), then runs THREE servers on that database:
+#       (a) the normal one (--nearest-engine index), (b) the baseline (--nearest-engine store:
+#       PostGIS KNN per request, pool of 16), (c) the ceiling: a real nearest reply of (a) saved
+#       as web/js/nearest-reply.json of a --web-dir and fetched at that path, so the same bytes
+#       cross the same stack. wrk drives each at CONNECTIONS connections for DURATION seconds
+#       (random points around Nanchang/Jiangxi for (a) and (b), scripts/nearest.lua); then oha
+#       (installed with cargo if missing) drives (a) open loop at half its saturated rate for the
+#       p99. Prints req/s, latencies, the ratios against the targets, and the load averages.
+#       Replies are identity-encoded: wrk and oha send no Accept-Encoding.
 # latency: the same index server on a fresh seeded PostGIS database, driven by oha (crates.io;
 #       `cargo install oha --locked` if missing) at FIXED request rates (LATENCY_RATES, open loop,
 #       --latency-correction against coordinated omission) over CONNECTIONS connections: p50/p99
@@ -169,6 +176,16 @@ run_wrk() {
   grep '^RESULT' "$WORK/wrk-$name.txt"
 }
 
+# run_wrk_static NAME PORT PATH: like run_wrk, one fixed path (no Lua request generator; the
+# RESULT line comes from the same script's done()).
+run_wrk_static() {
+  local name=$1 port=$2 path=$3
+  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" "http://127.0.0.1:$port$path" >/dev/null
+  WRK_FIXED_PATH=$path wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
+    -s scripts/nearest.lua "http://127.0.0.1:$port" >"$WORK/wrk-$name.txt"
+  grep '^RESULT' "$WORK/wrk-$name.txt"
+}
+
 # fresh_db NAME: creates an empty PostGIS database (dropped on exit); sets DB_URL.
 fresh_db() {
   local db="yizhan_$1_$$"
@@ -180,8 +197,55 @@ fresh_db() {
 
 field() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<"$1"; }
 
+# nearest_sql: the store engine's nearest statement, read from the source (NEAREST_SQL in
+# src/store/postgres/mod.rs) so the EXPLAIN below is of the very text the server runs.
+nearest_sql() {
+  python3 - "$ROOT/src/store/postgres/mod.rs" <<'PY'
+import re, sys
+src = open(sys.argv[1]).read()
+m = re.search(r'pub const NEAREST_SQL: &str = "(.*?)";', src, re.S)
+# Rust string continuation: a backslash at the end of a line drops the newline and the indent.
+text = re.sub(r'\\\n\s*', '', m.group(1))
+print(text)
+PY
+}
+
+# oha_at NAME RATE URLFILE: open-loop run at RATE req/s over CONNECTIONS connections; prints one
+# JSON line {rate, served, p50, p90, p99, p999, max, bad, cut} (milliseconds).
+oha_at() {
+  local name=$1 rate=$2 urls=$3
+  "$OHA" -z "${DURATION}s" -c "$CONNECTIONS" -q "$rate" --latency-correction --no-tui \
+    --output-format json --urls-from-file "$urls" >"$WORK/oha-$name.json"
+  python3 - "$WORK/oha-$name.json" "$rate" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+s, p = r["summary"], r["latencyPercentiles"]
+codes = r.get("statusCodeDistribution", {})
+errors = r.get("errorDistribution", {})
+cut = errors.pop("aborted due to deadline", 0)
+bad = sum(n for c, n in codes.items() if not c.startswith("2")) + sum(errors.values())
+ms = lambda v: round(v * 1000, 2) if v is not None else None
+print(json.dumps({"rate": int(sys.argv[2]), "served": round(s["requestsPerSec"]), "p50": ms(p["p50"]),
+    "p90": ms(p["p90"]), "p99": ms(p["p99"]), "p999": ms(p["p99.9"]), "max": ms(s["slowest"]),
+    "bad": bad, "cut": cut}))
+PY
+}
+
+find_oha() {
+  OHA=$(command -v oha || echo "$HOME/.cargo/bin/oha")
+  if [ ! -x "$OHA" ]; then
+    step "installing oha (cargo install oha --locked)"
+    cargo install oha --locked >&2
+    OHA=$HOME/.cargo/bin/oha
+  fi
+}
+
+# http_test: the index server against (a) the PostGIS baseline and (b) the same server serving
+# one real nearest reply as a static file (the HTTP stack's ceiling), all on one database, in
+# one run; then the index server's p99 at half its saturated rate (oha, open loop).
 http_test() {
-  local port_a port_b url
+  local port_a port_b port_c url
+  find_oha
   fresh_db load
   url=$DB_URL
   port_a=$(free_port)
@@ -194,32 +258,104 @@ http_test() {
     "$BIN" import "$WORK/load.csv" --database-url "$url" >&2
     stop_pid "$pid_a"
     start_server index "$port_a" "$url" index
+    pid_a=$SERVER_PID
     wait_healthy "$port_a" 120
   fi
-  local n
+  local n db=${url##*/}
   n=$(curl -sf "http://127.0.0.1:$port_a/healthz" | sed -n 's/.*"stations":\([0-9]*\).*/\1/p')
+
+  # The baseline, checked: the store analysed the table after its seed/import; say when, and
+  # show the plan of the store's own statement (the KNN walk of the partial GiST, no sort).
+  local analysed sql plan
+  analysed=$(psql -d "$db" -Atc "SELECT coalesce(last_analyze::text, 'never') FROM pg_stat_user_tables WHERE relname = 'stations'")
+  sql=$(nearest_sql)
+  plan=$(psql -d "$db" -At <<SQL
+PREPARE nearest(geometry, bigint) AS $sql;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE nearest(ST_SetSRID(ST_MakePoint(115.89, 28.68), 4326), 5);
+SQL
+)
+  grep -q 'Index Scan using stations_active_geom_gist on stations' <<<"$plan" || {
+    echo "the PostGIS baseline does not walk the GiST index:" >&2
+    echo "$plan" >&2
+    exit 1
+  }
+  local indexes
+  indexes=$(psql -d "$db" -Atc "SELECT string_agg(indexname, ', ' ORDER BY indexname) FROM pg_indexes WHERE tablename = 'stations'")
+
   port_b=$(free_port)
   start_server store "$port_b" "$url" store
+  local pid_b=$SERVER_PID
   wait_healthy "$port_b" 120
-  curl -sf "http://127.0.0.1:$port_a/api/v1/stations/nearest?lat=28.68&lon=115.89&limit=5" >/dev/null
+
+  # The ceiling: one real reply of the index server, saved under the web app's /js/ (a path the
+  # server publishes) of a third server, fetched by wrk at that path over the same stack.
+  mkdir -p "$WORK/web/js"
+  curl -sf "http://127.0.0.1:$port_a/api/v1/stations/nearest?lat=28.68&lon=115.89&limit=5" >"$WORK/web/js/nearest-reply.json"
+  local reply_bytes
+  reply_bytes=$(wc -c <"$WORK/web/js/nearest-reply.json")
+  port_c=$(free_port)
+  start_server static "$port_c" "$url" index --web-dir "$WORK/web"
+  local pid_c=$SERVER_PID
+  wait_healthy "$port_c" 120
+  cmp -s "$WORK/web/js/nearest-reply.json" <(curl -sf "http://127.0.0.1:$port_c/js/nearest-reply.json") || {
+    echo "the static server does not serve the saved reply" >&2
+    exit 1
+  }
   curl -sf "http://127.0.0.1:$port_b/api/v1/stations/nearest?lat=28.68&lon=115.89&limit=5" >/dev/null
+  # Mean reply size over the wrk mixture (the index replies vary a little with the place).
+  local mean_bytes
+  mean_bytes=$(for p in "28.60 115.75" "28.70 115.95" "27.10 114.90" "25.90 114.95" "29.50 116.00"; do
+    set -- $p
+    curl -sf "http://127.0.0.1:$port_a/api/v1/stations/nearest?lat=$1&lon=$2&limit=5" | wc -c
+  done | awk '{ s += $1 } END { printf "%.0f", s / NR }')
 
   step "wrk: index engine (${DURATION}s, $CONNECTIONS connections, $WRK_THREADS wrk threads)"
-  local a b
+  local a b c la lb lc
+  la=$(machine_load)
   a=$(run_wrk index "$port_a")
   step "wrk: PostGIS per request (${DURATION}s, $CONNECTIONS connections, $WRK_THREADS wrk threads)"
+  lb=$(machine_load)
   b=$(run_wrk store "$port_b")
+  step "wrk: the same reply as a static file (${DURATION}s, $CONNECTIONS connections)"
+  lc=$(machine_load)
+  c=$(run_wrk_static static "$port_c" /js/nearest-reply.json)
+
+  local rate half
+  rate=$(field "$a" req_s)
+  half=$(awk -v r="$rate" 'BEGIN { printf "%d", r / 2 }')
+  python3 - "$port_a" >"$WORK/urls.txt" <<'PY'
+import random, sys
+rng = random.Random(20261127)
+for _ in range(20000):
+    if rng.random() < 0.7:
+        lon, lat = 115.69 + rng.random() * 0.40, 28.53 + rng.random() * 0.30
+    else:
+        lon, lat = 113.6 + rng.random() * 4.8, 24.5 + rng.random() * 5.5
+    print(f"http://127.0.0.1:{sys.argv[1]}/api/v1/stations/nearest?lat={lat:.6f}&lon={lon:.6f}&limit=5")
+PY
+  step "oha: index engine at $half req/s (half the saturated rate), $CONNECTIONS connections"
+  "$OHA" -z "${WARMUP}s" -c "$CONNECTIONS" --no-tui --output-format quiet --urls-from-file "$WORK/urls.txt" >/dev/null
+  local lh h
+  lh=$(machine_load)
+  h=$(oha_at half "$half" "$WORK/urls.txt")
 
   say ""
   say "HTTP GET /api/v1/stations/nearest?limit=5, $n stations in PostGIS, $CONNECTIONS connections, ${DURATION}s each, wrk -t$WRK_THREADS on the same 2 cores"
-  say "| engine | req/s | p50 ms | p90 ms | p99 ms | max ms | errors (non-2xx, timeouts) |"
-  say "|---|---:|---:|---:|---:|---:|---:|"
-  for pair in "index:$a" "store (PostGIS per request):$b"; do
-    local name=${pair%%:*} r=${pair#*:}
-    say "| $name | $(field "$r" req_s) | $(field "$r" p50_ms) | $(field "$r" p90_ms) | $(field "$r" p99_ms) | $(field "$r" max_ms) | $(field "$r" errors_status), $(field "$r" errors_timeout) |"
+  say "replies: identity (wrk and oha send no Accept-Encoding); nearest reply $reply_bytes bytes at Nanchang (the static file), mean $mean_bytes bytes over 5 sample points"
+  say "PostGIS baseline: pool of 16 connections (PgStore::open_with), stations last analysed: $analysed; indexes: $indexes"
+  say "EXPLAIN ANALYZE of NEAREST_SQL (prepared as the server runs it):"
+  while IFS= read -r line; do say "    $line"; done <<<"$plan"
+  say "| server | load avg before | req/s | p50 ms | p90 ms | p99 ms | max ms | errors (non-2xx, timeouts) |"
+  say "|---|---|---:|---:|---:|---:|---:|---:|"
+  for row in "index|$la|$a" "store (PostGIS per request)|$lb|$b" "static file, same bytes (ceiling)|$lc|$c"; do
+    local name=${row%%|*} rest=${row#*|}
+    local load=${rest%%|*} r=${rest#*|}
+    say "| $name | $load | $(field "$r" req_s) | $(field "$r" p50_ms) | $(field "$r" p90_ms) | $(field "$r" p99_ms) | $(field "$r" max_ms) | $(field "$r" errors_status), $(field "$r" errors_timeout) |"
   done
-  say "ratio index/PostGIS req/s: $(awk -v a="$(field "$a" req_s)" -v b="$(field "$b" req_s)" 'BEGIN { printf "%.1fx", a / b }')"
-  say "server RSS after the runs: index $(rss_mb "$pid_a") MB, store $(rss_mb "$SERVER_PID") MB"
+  say "index / PostGIS req/s: $(awk -v a="$(field "$a" req_s)" -v b="$(field "$b" req_s)" 'BEGIN { printf "%.1fx", a / b }') (target >= 15x)"
+  say "index / static-file ceiling req/s: $(awk -v a="$(field "$a" req_s)" -v c="$(field "$c" req_s)" 'BEGIN { printf "%.0f %%", 100 * a / c }') (target >= 80 %)"
+  say "index at half its saturated rate (oha -q $half, open loop, latency-corrected, $CONNECTIONS connections, load avg before $lh): $h (target p99 < 2 ms)"
+  say "server RSS after the runs: index $(rss_mb "$pid_a") MB, store $(rss_mb "$pid_b") MB, static $(rss_mb "$pid_c") MB"
 }
 
 # latency_test: p50/p99 of nearest at fixed rates (open loop), CONNECTIONS connections.

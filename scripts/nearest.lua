@@ -1,6 +1,7 @@
 -- wrk script: GET /api/v1/stations/nearest at random points, 70 % around Nanchang, 30 % anywhere
 -- in Jiangxi; prints one machine-readable RESULT line at the end (used by scripts/loadtest.sh).
 -- WRK_SEED makes the point sequence repeatable; each wrk thread gets its own stream.
+-- WRK_FIXED_PATH=/path requests that one path instead (the static-file ceiling run).
 
 local seed = tonumber(os.getenv("WRK_SEED") or "20261127")
 local threads = {}
@@ -16,7 +17,13 @@ function init(args)
   math.randomseed(seed + 7919 * (tid or 0))
 end
 
+local fixed_path = os.getenv("WRK_FIXED_PATH")
+
 function request()
+  if fixed_path then
+    -- The static-file ceiling: one path, the same RESULT line.
+    return wrk.format("GET", fixed_path)
+  end
   local lon, lat
   if math.random() < 0.7 then
     -- Nanchang: a 0.4° x 0.3° box around the centre.

@@ -130,7 +130,9 @@ async fn every_documented_get_path_answers() {
         let concrete = path
             .replace("{id}", &ids[0].to_string())
             .replace("{adcode}", "360100")
-            .replace("{z}/{x}/{y}", "0/0/0");
+            .replace("{z}/{x}/{y}", "0/0/0")
+            .replace("{collectionId}", "stations")
+            .replace("{featureId}", &ids[0].to_string());
         assert!(!concrete.contains('{'), "unfilled parameter in {path}");
         let res = app.get(&concrete).await;
         let status = res.status();

@@ -26,6 +26,8 @@ pub mod locate;
 pub mod metrics;
 /// Navigation hand-off links to Amap, Baidu and Tencent maps.
 pub mod nav;
+/// `/ogc…`: OGC API – Features (Part 1 Core, GeoJSON) for GIS tools such as QGIS and GDAL.
+pub mod ogc;
 /// The OpenAPI document's error bodies and closed vocabularies (enumerations).
 pub mod openapi;
 /// `GET /api/v1/regions…`: the administrative regions coverage is measured over.
@@ -135,6 +137,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(demand::router())
         .merge(health::router())
         .merge(tiles::router())
+        .merge(ogc::router())
         .split_for_parts();
     // After the merge: these edit what the routes documented.
     openapi::ErrorBodies.modify(&mut doc);

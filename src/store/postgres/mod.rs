@@ -28,6 +28,14 @@ mod reports;
 /// The NOTIFY channel carrying ids of changed stations between replicas.
 pub const CHANGE_CHANNEL: &str = "yizhan_stations";
 
+/// The store engine's nearest query (`$1` the origin point, `$2` k): a KNN walk of the partial
+/// GiST index `stations_active_geom_gist` (migration 0009, same `retired_at IS NULL` predicate),
+/// then exact spheroid distances for the k found. Public so `tests/postgis_plan.rs` can
+/// `EXPLAIN` the very text the store runs.
+pub const NEAREST_SQL: &str = "SELECT id, ST_Distance(geom::geography, $1::geography) AS d FROM ( \
+     SELECT id, geom FROM stations WHERE retired_at IS NULL \
+     ORDER BY geom <-> $1 LIMIT $2) k ORDER BY d, id";
+
 /// A PostGIS-backed store.
 #[derive(Clone)]
 pub struct PgStore {
@@ -307,16 +315,11 @@ impl StationStore for PgStore {
     }
 
     async fn nearest_in_store(&self, origin: LonLat, k: usize) -> StoreResult<Vec<(i64, f64)>> {
-        // KNN through the GIST index, then exact spheroid distances for the k found.
-        let rows: Vec<(i64, f64)> = sqlx::query_as(
-            "SELECT id, ST_Distance(geom::geography, $1::geography) AS d FROM ( \
-               SELECT id, geom FROM stations WHERE retired_at IS NULL \
-               ORDER BY geom <-> $1 LIMIT $2) k ORDER BY d, id",
-        )
-        .bind(wkb::Encode(Wgs84Geometry::point(origin)))
-        .bind(k as i64)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(i64, f64)> = sqlx::query_as(NEAREST_SQL)
+            .bind(wkb::Encode(Wgs84Geometry::point(origin)))
+            .bind(k as i64)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows)
     }
 }

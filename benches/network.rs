@@ -163,7 +163,7 @@ fn main() {
     let t = Instant::now();
     let mut via = [0usize; 2];
     for r in riders.iter().take(2_000) {
-        let (_, m) = labels.nearest(&g, r, 3, u32::MAX, |s| s % 2 == 0, &mut scratch);
+        let (_, m) = labels.nearest(&g, r, 3, u32::MAX, |s| s.is_multiple_of(2), &mut scratch);
         via[usize::from(m == Method::Search)] += 1;
     }
     println!(

@@ -197,7 +197,7 @@ impl Graph {
             edge_u.push(u);
             edge_v.push(v);
             edge_len.push(*len);
-            edge_dir.push(u8::from(e.forward) * FORWARD | u8::from(e.backward) * BACKWARD);
+            edge_dir.push((u8::from(e.forward) * FORWARD) | (u8::from(e.backward) * BACKWARD));
             interior
                 .extend_from_slice(&b.interior[e.interior.start as usize..e.interior.end as usize]);
             interior_first.push(interior.len() as u32);

@@ -454,10 +454,12 @@ mod tests {
 
     #[test]
     fn weights_follow_the_geometry_and_zero_length_edges_weigh_zero() {
-        let mut b = GraphBuilder::default();
         let a = super::super::fixed_of(115.0, 28.0);
         let c = super::super::fixed_of(115.001, 28.0);
-        b.coords = vec![a, c, c];
+        let mut b = GraphBuilder {
+            coords: vec![a, c, c],
+            ..Default::default()
+        };
         let mid = super::super::fixed_of(115.0005, 28.001);
         b.push_edge(0, 1, true, true, &[mid]);
         b.push_edge(1, 2, true, true, &[]);

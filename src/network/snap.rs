@@ -202,12 +202,14 @@ mod tests {
     use crate::network::{fixed_of, Profile};
 
     fn two_roads() -> Graph {
-        let mut b = GraphBuilder::default();
-        b.coords = vec![
-            fixed_of(115.0, 28.0),
-            fixed_of(115.01, 28.0),
-            fixed_of(115.0, 28.01),
-        ];
+        let mut b = GraphBuilder {
+            coords: vec![
+                fixed_of(115.0, 28.0),
+                fixed_of(115.01, 28.0),
+                fixed_of(115.0, 28.01),
+            ],
+            ..Default::default()
+        };
         b.push_edge(0, 1, true, false, &[]);
         b.push_edge(0, 2, true, true, &[fixed_of(115.0, 28.005)]);
         Graph::build_keeping(b, Profile::new(Mode::Ebike, &TravelModel::default()), 1)

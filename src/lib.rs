@@ -20,6 +20,8 @@ pub mod http;
 pub mod index;
 /// Station files in and out, and the demo seeds.
 pub mod io;
+/// Road networks from OpenStreetMap: graphs, snapping, nearest stations by travel time.
+pub mod network;
 /// The server loop: connection cap, header-read timeout, graceful drain.
 pub mod serve;
 /// Building and running the application.

@@ -1,0 +1,227 @@
+//! Road network core (issue 11) on a synthetic network of Jiangxi's size with the demo
+//! stations: build, labelling, incremental updates, queries, memory, cache load.
+//!
+//! `cargo bench --bench network` (release). Prints wall and CPU times and the load average:
+//! the machine is shared, so compare CPU times and repeat when the load is high.
+
+use rand::{Rng, SeedableRng};
+use std::time::Instant;
+use yizhan::domain::{LonLat, Mode, TravelModel};
+use yizhan::network::cache;
+use yizhan::network::graph::Graph;
+use yizhan::network::labels::{Labels, Method, Scratch};
+use yizhan::network::osm::Networks;
+use yizhan::network::snap::{Snap, SnapIndex};
+use yizhan::network::synthetic::{generate, Spec};
+use yizhan::network::Profile;
+
+fn rss_mb() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: f64 = s
+        .split_whitespace()
+        .nth(1)
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(0.0);
+    pages * 4096.0 / 1e6
+}
+
+fn cpu_s() -> f64 {
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct we own.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 * 1e-6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// Runs `f`, printing wall and CPU seconds.
+fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    let (w, c) = (Instant::now(), cpu_s());
+    let out = f();
+    println!(
+        "{what:<44} wall {:>8.3} s  cpu {:>8.3} s",
+        w.elapsed().as_secs_f64(),
+        cpu_s() - c
+    );
+    out
+}
+
+fn stations() -> Vec<LonLat> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds/stations.csv");
+    let mut r = csv::Reader::from_path(path).expect("seeds/stations.csv");
+    r.records()
+        .filter_map(|rec| {
+            let rec = rec.ok()?;
+            LonLat::new(rec.get(4)?.parse().ok()?, rec.get(5)?.parse().ok()?).ok()
+        })
+        .collect()
+}
+
+fn main() {
+    println!("load average at start: {}", load());
+    let model = TravelModel::default();
+    let spec = Spec::jiangxi();
+    let rss0 = rss_mb();
+    let b = timed("generate (synthetic e-bike network)", || {
+        generate(&spec, Mode::Ebike)
+    });
+    let g = timed("Graph::build (lengths, CSR, SCC islands)", || {
+        Graph::build(b, Profile::new(Mode::Ebike, &model))
+    });
+    println!(
+        "graph: {} nodes, {} edges, {} arcs, arrays {:.1} MB",
+        g.nodes(),
+        g.edges(),
+        g.arcs(),
+        g.heap_bytes() as f64 / 1e6
+    );
+    let idx = timed("SnapIndex::new (R-tree of edges)", || SnapIndex::new(&g));
+    let sites = stations();
+    let snaps: Vec<Option<Snap>> = timed("snap the demo stations", || {
+        sites.iter().map(|p| idx.snap(&g, p)).collect()
+    });
+    println!(
+        "stations: {} of {} snapped within 300 m",
+        snaps.iter().filter(|s| s.is_some()).count(),
+        sites.len()
+    );
+    let mut labels = None;
+    for i in 0..3 {
+        labels = Some(timed(
+            &format!("Labels::build (multi-source, K=3) run {i}"),
+            || Labels::build(&g, &snaps),
+        ));
+    }
+    let mut labels = labels.expect("three runs");
+    let rss_all = rss_mb() - rss0;
+    println!(
+        "memory: graph {:.1} MB + snap index ~{:.1} MB + labels {:.1} MB; RSS growth {:.1} MB",
+        g.heap_bytes() as f64 / 1e6,
+        idx.heap_bytes() as f64 / 1e6,
+        labels.heap_bytes() as f64 / 1e6,
+        rss_all
+    );
+    timed("certify labels (O(E) certificate)", || {
+        labels.certify(&g).expect("certificate")
+    });
+
+    // Riders: random points of the box that snap.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let [w, s, e, n] = spec.bbox;
+    let mut riders = Vec::new();
+    let t = Instant::now();
+    let mut tries = 0;
+    while riders.len() < 20_000 {
+        tries += 1;
+        let p = LonLat::new(rng.gen_range(w..e), rng.gen_range(s..n)).expect("in range");
+        if let Some(r) = idx.snap(&g, &p) {
+            riders.push(r);
+        }
+    }
+    println!(
+        "snap: {:.2} µs per point ({} of {} points within 300 m)",
+        t.elapsed().as_secs_f64() * 1e6 / tries as f64,
+        riders.len(),
+        tries
+    );
+    let mut scratch = Scratch::default();
+    for k in [1usize, 3] {
+        let t = Instant::now();
+        let mut proved = 0;
+        for r in &riders {
+            if labels.nearest_by_labels(&g, r, k, |_| true).is_some() {
+                proved += 1;
+            }
+        }
+        println!(
+            "nearest by labels k={k}: {:.3} µs per query, proved {:.1} %",
+            t.elapsed().as_secs_f64() * 1e6 / riders.len() as f64,
+            100.0 * proved as f64 / riders.len() as f64
+        );
+    }
+    // The fallback: k = 5 (beyond the labels) within 30 e-bike minutes.
+    for k in [3usize, 5] {
+        let t = Instant::now();
+        let mut found = 0;
+        for r in riders.iter().take(2_000) {
+            found += labels
+                .nearest_by_search(&g, r, k, 18_000, |_| true, &mut scratch)
+                .len();
+        }
+        println!(
+            "nearest by bounded search k={k} (≤ 30 min): {:.1} µs per query ({:.2} found on average)",
+            t.elapsed().as_secs_f64() * 1e6 / 2_000.0,
+            found as f64 / 2_000.0
+        );
+    }
+    let t = Instant::now();
+    let mut via = [0usize; 2];
+    for r in riders.iter().take(2_000) {
+        let (_, m) = labels.nearest(&g, r, 3, u32::MAX, |s| s.is_multiple_of(2), &mut scratch);
+        via[usize::from(m == Method::Search)] += 1;
+    }
+    println!(
+        "nearest k=3, half the stations filtered out: {:.1} µs per query ({} by labels, {} by search)",
+        t.elapsed().as_secs_f64() * 1e6 / 2_000.0,
+        via[0],
+        via[1]
+    );
+
+    // Incremental updates: 20 additions at rider positions, then 20 retirements.
+    let base = snaps.len() as u32;
+    let t = Instant::now();
+    for (i, r) in riders.iter().take(20).enumerate() {
+        labels.add(&g, base + i as u32, *r);
+    }
+    println!(
+        "add a station (pruned search): {:.2} ms each",
+        t.elapsed().as_secs_f64() * 50.0
+    );
+    let t = Instant::now();
+    for i in 0..20u32 {
+        labels.retire(&g, i * 97);
+    }
+    println!(
+        "retire a station (repair): {:.2} ms each",
+        t.elapsed().as_secs_f64() * 50.0
+    );
+    timed("certify after updates", || {
+        labels.certify(&g).expect("certificate")
+    });
+
+    // Cache: both profiles' graphs (the walking one small here), written and read back.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("synthetic.osm.pbf.yizhan-graph");
+    let small = Spec {
+        cols: 10,
+        rows: 10,
+        ..spec
+    };
+    let nets = Networks {
+        walk: Graph::build(
+            generate(&small, Mode::Walk),
+            Profile::new(Mode::Walk, &model),
+        ),
+        ebike: g,
+    };
+    let key = [7u8; 32];
+    timed("cache save", || {
+        cache::save(&path, &key, &model, &nets).expect("save")
+    });
+    println!(
+        "cache file: {:.1} MB",
+        std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) as f64 / 1e6
+    );
+    drop(nets);
+    let back = timed("cache load (read, CRC, decode, validate)", || {
+        cache::load(&path, &key, &model).expect("load")
+    });
+    let _idx = timed("SnapIndex::new after load", || SnapIndex::new(&back.ebike));
+    println!("load average at end: {}", load());
+}

@@ -171,6 +171,31 @@ const TABLE: &[Row] = &[
     row("GET /healthz", "", [200, 200, 200, 200, 200]),
     row("GET /metrics", "", [200, 200, 200, 200, 200]),
     row("GET /api/v1/counties", "", [200, 200, 200, 200, 200]),
+    row("GET /api/v1/client-config", "", [200, 200, 200, 200, 200]),
+    row("GET /api/v1/tiles.json", "", [200, 200, 200, 200, 200]),
+    row(
+        "GET /api/v1/tiles/{z}/{x}/{y}.mvt",
+        "the world tile",
+        [200, 200, 200, 200, 200],
+    ),
+    row("GET /ogc", "", [200, 200, 200, 200, 200]),
+    row("GET /ogc/conformance", "", [200, 200, 200, 200, 200]),
+    row("GET /ogc/collections", "", [200, 200, 200, 200, 200]),
+    row(
+        "GET /ogc/collections/{collectionId}",
+        "stations",
+        [200, 200, 200, 200, 200],
+    ),
+    row(
+        "GET /ogc/collections/{collectionId}/items",
+        "stations",
+        [200, 200, 200, 200, 200],
+    ),
+    row(
+        "GET /ogc/collections/{collectionId}/items/{featureId}",
+        "a station",
+        [200, 200, 200, 200, 200],
+    ),
     row(
         "GET /api/v1/locate",
         "no GeoIP database configured",
@@ -297,6 +322,31 @@ async fn perform(w: &World, r: &Row, who: Who) -> StatusCode {
         ("GET /healthz", _) => (Method::GET, "/healthz".into(), None, None),
         ("GET /metrics", _) => (Method::GET, "/metrics".into(), None, None),
         ("GET /api/v1/counties", _) => (Method::GET, "/api/v1/counties".into(), None, None),
+        ("GET /api/v1/client-config", _) => {
+            (Method::GET, "/api/v1/client-config".into(), None, None)
+        }
+        ("GET /api/v1/tiles.json", _) => (Method::GET, "/api/v1/tiles.json".into(), None, None),
+        ("GET /api/v1/tiles/{z}/{x}/{y}.mvt", _) => {
+            (Method::GET, "/api/v1/tiles/0/0/0.mvt".into(), None, None)
+        }
+        ("GET /ogc", _) => (Method::GET, "/ogc".into(), None, None),
+        ("GET /ogc/conformance", _) => (Method::GET, "/ogc/conformance".into(), None, None),
+        ("GET /ogc/collections", _) => (Method::GET, "/ogc/collections".into(), None, None),
+        ("GET /ogc/collections/{collectionId}", _) => {
+            (Method::GET, "/ogc/collections/stations".into(), None, None)
+        }
+        ("GET /ogc/collections/{collectionId}/items", _) => (
+            Method::GET,
+            "/ogc/collections/stations/items".into(),
+            None,
+            None,
+        ),
+        ("GET /ogc/collections/{collectionId}/items/{featureId}", _) => (
+            Method::GET,
+            format!("/ogc/collections/stations/items/{a}"),
+            None,
+            None,
+        ),
         ("GET /api/v1/locate", _) => (Method::GET, "/api/v1/locate".into(), None, None),
         ("GET /api/v1/stations", _) => (
             Method::GET,

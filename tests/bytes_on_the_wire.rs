@@ -455,3 +455,70 @@ async fn every_level_has_all_counties_valid_and_neighbours_sharing_their_borders
         "invalid_query",
     );
 }
+
+/// West, south, east, north of a feature's coordinates.
+fn feature_bounds(feature: &Value) -> [f64; 4] {
+    let mut b = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    for rings in polygons(feature) {
+        for ring in rings {
+            for [x, y] in ring {
+                b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
+            }
+        }
+    }
+    b
+}
+
+#[tokio::test]
+async fn full_detail_cut_to_a_box_holds_exactly_the_counties_meeting_it_and_is_small() {
+    let app = spawn_app().await;
+    let (status, whole) = app.get_json("/api/v1/counties?detail=full").await;
+    assert_eq!(status, StatusCode::OK);
+    // Around central Nanchang, as a phone at street zoom asks for it.
+    let bbox = [115.75, 28.5, 116.0, 28.75];
+    let url = format!(
+        "/api/v1/counties?detail=full&bbox={},{},{},{}",
+        bbox[0], bbox[1], bbox[2], bbox[3]
+    );
+    let (status, cut) = app.get_json(&url).await;
+    assert_eq!(status, StatusCode::OK, "{cut}");
+    let meets = |f: &Value| {
+        let b = feature_bounds(f);
+        b[0] <= bbox[2] && b[2] >= bbox[0] && b[1] <= bbox[3] && b[3] >= bbox[1]
+    };
+    let want: Vec<&Value> = whole["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| meets(f))
+        .collect();
+    let got = cut["features"].as_array().unwrap();
+    assert!(
+        !want.is_empty() && want.len() < 20,
+        "{} counties",
+        want.len()
+    );
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g, *w, "a cut county is the same feature at full detail");
+    }
+    assert_eq!(cut["detail"], "full");
+    let (_, headers, br) = fetch(&app, &url, Some("br")).await;
+    assert_eq!(header_of(&headers, header::CONTENT_ENCODING), Some("br"));
+    assert!(br.len() < 20_000, "{} bytes for a street view", br.len());
+    let (status, body) = app
+        .get_json("/api/v1/counties?detail=full&bbox=1,2,3")
+        .await;
+    assert_error(
+        "bad bbox",
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "invalid_bbox",
+    );
+}

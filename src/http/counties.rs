@@ -1,12 +1,14 @@
 use super::extract::ApiQuery;
-use super::openapi::DetailSchema;
+use super::openapi::{BboxSchema, DetailSchema};
 use super::AppState;
+use crate::domain::BBox;
 use crate::error::{Error, Result};
 use crate::io::basemap::{render_levels, Rendered, LEVELS};
 use crate::io::seed::JIANGXI_COUNTIES_GEOJSON;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use sha2::Digest;
 use std::sync::OnceLock;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -30,6 +32,10 @@ pub struct CountiesParams {
     /// every level.
     #[param(value_type = Option<DetailSchema>, inline)]
     detail: Option<String>,
+    /// `west,south,east,north` (WGS-84): only the counties whose outline box meets it. The web
+    /// app asks for `full` detail this way at street zoom, where a phone shows a county or two.
+    #[param(value_type = Option<BboxSchema>, inline)]
+    bbox: Option<String>,
 }
 
 /// One level and its bytes in each encoding, compressed once at the best settings.
@@ -115,8 +121,17 @@ pub async fn list_counties(
             ),
         ));
     };
+    let bbox = p
+        .bbox
+        .as_deref()
+        .map(str::parse::<BBox>)
+        .transpose()?
+        .map(|b| [b.min.lon, b.min.lat, b.max.lon, b.max.lat]);
     let variants = &rendered().await?[i];
     let level = &variants.level;
+    if let Some(bbox) = bbox {
+        return Ok(within(level, bbox, &headers));
+    }
     let etag = HeaderValue::from_str(&level.etag)
         .map_err(|e| Error::Internal(anyhow::anyhow!("basemap ETag: {e}")))?;
     let cache = HeaderValue::from_static("public, max-age=86400");
@@ -157,6 +172,32 @@ pub async fn list_counties(
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static(e));
     }
     Ok(res)
+}
+
+/// The counties of `level` meeting `bbox`; the compression layer encodes the reply.
+fn within(level: &Rendered, bbox: [f64; 4], headers: &HeaderMap) -> Response {
+    let body = level.within(bbox);
+    let hash = sha2::Sha256::digest(body.as_bytes());
+    let tag = format!("\"{}\"", hex::encode(&hash[..12]));
+    let cache = (header::CACHE_CONTROL, "public, max-age=86400");
+    let matches = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().trim_start_matches("W/") == tag);
+    if matches {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, tag)], [cache]).into_response();
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "application/geo+json".to_string()),
+            (header::ETAG, tag),
+        ],
+        [cache],
+        body,
+    )
+        .into_response()
 }
 
 /// The encodings offered for the basemap.

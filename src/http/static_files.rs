@@ -80,9 +80,12 @@ pub fn compression() -> CompressionLayer<Compressible> {
 /// Outside the compression layer: a strong `ETag` names exact bytes, so a compressed variant
 /// of a file gets the weak form (as nginx does). `If-None-Match` compares weakly, so the
 /// client's `W/"…"` still earns a 304; `If-Range` (strong only) then falls back to a full reply.
+/// API tags are left alone: a station's `ETag` is its version, which `If-Match` must compare
+/// strongly on edits (a weak tag never matches there), whatever encoding carried it.
 pub async fn weaken_etag_when_encoded(req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
     let mut res = next.run(req).await;
-    if res.headers().contains_key(header::CONTENT_ENCODING) {
+    if !api && res.headers().contains_key(header::CONTENT_ENCODING) {
         if let Some(tag) = res.headers().get(header::ETAG) {
             if !tag.as_bytes().starts_with(b"W/") {
                 let mut weak = b"W/".to_vec();

@@ -61,6 +61,50 @@ pub struct Rendered {
     pub body: String,
     /// A strong ETag: a hash of `body`.
     pub etag: String,
+    /// The collection's members other than `features`, for replies cut to a box.
+    members: Map<String, Value>,
+    /// Each feature with its bounds (west, south, east, north).
+    features: Vec<([f64; 4], Value)>,
+}
+
+impl Rendered {
+    /// The collection with only the features whose bounds meet the box (west, south, east,
+    /// north): at street zoom a phone needs full detail for two or three counties, not 100.
+    pub fn within(&self, bbox: [f64; 4]) -> String {
+        let [w, s, e, n] = bbox;
+        let features: Vec<Value> = self
+            .features
+            .iter()
+            .filter(|(b, _)| b[0] <= e && b[2] >= w && b[1] <= n && b[3] >= s)
+            .map(|(_, f)| f.clone())
+            .collect();
+        let mut fc = self.members.clone();
+        fc.insert("bbox".into(), json!(bbox));
+        fc.insert("features".into(), Value::Array(features));
+        Value::Object(fc).to_string()
+    }
+}
+
+/// West, south, east, north of a GeoJSON geometry's coordinates.
+fn bounds(geometry: &Value) -> [f64; 4] {
+    fn walk(v: &Value, b: &mut [f64; 4]) {
+        match v.as_array() {
+            Some(a) if a.len() >= 2 && a[0].is_number() => {
+                let (x, y) = (a[0].as_f64().unwrap_or(0.0), a[1].as_f64().unwrap_or(0.0));
+                *b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
+            }
+            Some(a) => a.iter().for_each(|c| walk(c, b)),
+            None => {}
+        }
+    }
+    let mut b = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    walk(&geometry["coordinates"], &mut b);
+    b
 }
 
 /// Exact identity of a vertex (the seed's shared vertices are bit-identical).
@@ -355,11 +399,22 @@ pub fn render_levels_with(geojson: &str, levels: &[Level]) -> Result<Vec<Rendere
         }
         fc.insert("detail".into(), level.name.into());
         fc.insert("max_zoom".into(), level.max_zoom.into());
+        let members = fc.clone();
+        let features = out_features
+            .iter()
+            .map(|f| (bounds(&f["geometry"]), f.clone()))
+            .collect();
         fc.insert("features".into(), Value::Array(out_features));
         let body = Value::Object(fc).to_string();
         let hash = Sha256::digest(body.as_bytes());
         let etag = format!("\"{}\"", hex::encode(&hash[..12]));
-        out.push(Rendered { level, body, etag });
+        out.push(Rendered {
+            level,
+            body,
+            etag,
+            members,
+            features,
+        });
     }
     Ok(out)
 }

@@ -164,7 +164,7 @@ mod tests {
         });
         assert_eq!(w.cell(10), (841, 426));
         assert_eq!(w.cell(0), (0, 0));
-        let t = TileId::new(10, 841, 428).unwrap();
+        let t = TileId::new(10, 841, 426).unwrap();
         let [west, south, east, north] = t.bounds();
         assert!(west <= 115.89 && 115.89 < east && south < 28.68 && 28.68 <= north);
     }

@@ -102,8 +102,8 @@ export function locateByIp(opts) {
  * Jiangxi's county outlines (GeoJSON, WGS-84) for the basemap, at a level of detail: `low` (the
  * default, for a province-wide view), `medium` or `full`.
  */
-export function counties({ detail, ...opts } = {}) {
-  return getJson('counties', { detail }, { timeoutMs: 30000, ...opts });
+export function counties({ detail, bbox, ...opts } = {}) {
+  return getJson('counties', { detail, bbox }, { timeoutMs: 30000, ...opts });
 }
 
 /** Files a rider's problem report about a station (no login needed). */

@@ -68,7 +68,7 @@ async function startRider() {
 
   // The basemap is a nicety: without it the list and markers still work.
   outlines
-    .then(({ data }) => map.setBasemap(data, (detail) => counties({ detail }).then((r) => r.data)))
+    .then(({ data }) => map.setBasemap(data, (detail, bbox) => counties({ detail, bbox }).then((r) => r.data)))
     .catch((e) => {
       console.warn('basemap unavailable:', e);
       const note = $('map-note');

@@ -61,32 +61,63 @@ export function countyOutlines(geojson) {
 /** The basemap's levels of detail (`GET /api/v1/counties?detail=`), coarse to fine. */
 export const DETAIL_LEVELS = ['low', 'medium', 'full'];
 
+/** The level a zoom needs: up to each level's `max_zoom` (as the server reports it) it will do. */
+const LEVEL_MAX_ZOOM = { low: 7, medium: 9 };
+/** Full detail is cut to the view (padded, snapped to this grid in degrees, so boxes repeat). */
+const FULL_GRID_DEG = 0.25;
+
+function boxAround(bounds) {
+  const padX = Math.max((bounds.getEast() - bounds.getWest()) / 2, 0.1);
+  const padY = Math.max((bounds.getNorth() - bounds.getSouth()) / 2, 0.1);
+  const down = (v) => Math.floor(v / FULL_GRID_DEG) * FULL_GRID_DEG;
+  const up = (v) => Math.ceil(v / FULL_GRID_DEG) * FULL_GRID_DEG;
+  return [
+    Math.max(down(bounds.getWest() - padX), -180), Math.max(down(bounds.getSouth() - padY), -90),
+    Math.min(up(bounds.getEast() + padX), 180), Math.min(up(bounds.getNorth() + padY), 90),
+  ];
+}
+
 /**
  * Keeps `outline` (drawn from `geojson`, one level with its `detail` and `max_zoom`) as detailed
- * as the zoom needs: a province-wide view draws the coarse level (~16 KB), and once the map is
- * zoomed past a level's `max_zoom`, `loadLevel(detail)` fetches the next one (once) and it is
- * swapped in; `onData` sees each new level. A failed fetch keeps what is drawn and is retried on
- * the next zoom.
+ * as the zoom needs: a province-wide view draws the coarse level (~16 KB); zoomed past a level's
+ * `max_zoom`, `loadLevel(detail, bbox)` fetches a finer one and it is swapped in. The finest
+ * level comes cut to a box around the view (a county or two at street zoom instead of the whole
+ * province's ~80 KB), fetched again when the view leaves that box, and a whole coarser level comes
+ * back when zooming out. `onData` sees each new level. A failed fetch keeps what is drawn and is
+ * retried on the next move.
  */
 export function refineOnZoom(map, outline, geojson, loadLevel, onData = () => {}) {
   let level = DETAIL_LEVELS.indexOf(geojson?.detail);
-  let maxZoom = Number(geojson?.max_zoom);
-  if (!loadLevel || level < 0 || !Number.isFinite(maxZoom)) return;
+  let box = Array.isArray(geojson?.bbox) ? geojson.bbox : null;
+  if (!loadLevel || level < 0) return;
   let loading = false;
+  const wantedFor = (zoom) => {
+    const i = DETAIL_LEVELS.findIndex((d) => !(zoom > (LEVEL_MAX_ZOOM[d] ?? Infinity)));
+    return i < 0 ? DETAIL_LEVELS.length - 1 : i;
+  };
   const check = () => {
-    if (loading || map.getZoom() <= maxZoom || level >= DETAIL_LEVELS.length - 1) return;
+    if (loading) return;
+    const want = wantedFor(map.getZoom());
+    const full = DETAIL_LEVELS.length - 1;
+    let ask = null;
+    if (want > level || (box && want < full)) ask = want;
+    else if (box && level === full) {
+      const b = map.getBounds();
+      const inside = b.getWest() >= box[0] && b.getSouth() >= box[1] && b.getEast() <= box[2] && b.getNorth() <= box[3];
+      if (!inside) ask = full;
+    }
+    if (ask === null) return;
     loading = true;
-    // Straight to the level the zoom needs (a jump to street level skips `medium`).
-    const max = { low: 7, medium: 9 };
-    const want = DETAIL_LEVELS.findIndex((d, i) => i > level && !(map.getZoom() > (max[d] ?? Infinity)));
-    loadLevel(DETAIL_LEVELS[want < 0 ? DETAIL_LEVELS.length - 1 : want])
+    const askBox = ask === full ? boxAround(map.getBounds()) : null;
+    loadLevel(DETAIL_LEVELS[ask], askBox ? askBox.map((v) => v.toFixed(2)).join(',') : undefined)
       .then((data) => {
-        const next = DETAIL_LEVELS.indexOf(data?.detail);
-        if (next <= level || !Array.isArray(data.features)) throw new Error('not a finer level');
+        if (DETAIL_LEVELS.indexOf(data?.detail) !== ask || !Array.isArray(data.features)) {
+          throw new Error('not the level asked for');
+        }
         outline.clearLayers();
         outline.addData(data);
-        level = next;
-        maxZoom = Number(data.max_zoom);
+        level = ask;
+        box = askBox;
         onData(data);
         loading = false;
         check();
@@ -96,7 +127,7 @@ export function refineOnZoom(map, outline, geojson, loadLevel, onData = () => {}
         console.warn('finer basemap unavailable:', e);
       });
   };
-  map.on('zoomend', check);
+  map.on('zoomend moveend', check);
   check();
 }
 

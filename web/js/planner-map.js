@@ -8,7 +8,7 @@ import {
 } from './map.js';
 
 /** Finer basemap levels, fetched when zoomed in (the one API call this module makes itself). */
-const loadCountyLevel = (detail) => import('./api.js').then((api) => api.counties({ detail })).then((r) => r.data);
+const loadCountyLevel = (detail, bbox) => import('./api.js').then((api) => api.counties({ detail, bbox })).then((r) => r.data);
 
 const L = window.L;
 const JIANGXI_CENTER = [27.6, 115.7];

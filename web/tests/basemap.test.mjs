@@ -45,6 +45,14 @@ describe('a configured raster basemap', () => {
 
       // The origin marker sits at Nanchang shifted into GCJ-02; a tap on it, confirmed, searches
       // from the rider's own WGS-84 position again (so the shift went both ways).
+      // Station pins (tiles and results) may lie over the dot: this test is about the shift, so
+      // taps go through them to the map.
+      await page.evaluate(() => {
+        for (const pane of document.querySelectorAll('.leaflet-stationTiles-pane, .leaflet-marker-pane')) {
+          pane.style.pointerEvents = 'none';
+          for (const child of pane.querySelectorAll('*')) child.style.pointerEvents = 'none';
+        }
+      });
       const dot = await page.locator('.origin-marker').boundingBox();
       await page.mouse.click(dot.x + dot.width / 2, dot.y + dot.height / 2);
       await page.locator('.pick-popup .pick-confirm').waitFor();

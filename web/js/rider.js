@@ -419,9 +419,14 @@ export class RiderView {
   keepForOffline(q, items) {
     const saved = loadSaved();
     const wide = { ...q, amenities: [], openNow: false };
-    const covered = saved?.wide && Date.now() - saved.fetchedAt < SAVE_KEEP_MS
-      && answerFromSaved(saved, wide, this.travel).reachM >= SAVE_KEEP_REACH_M;
-    if (covered) return;
+    const fresh = saved?.wide && Date.now() - saved.fetchedAt < SAVE_KEEP_MS;
+    const kept = fresh ? answerFromSaved(saved, wide, this.travel) : null;
+    const reach = kept?.kind === 'ok' ? kept.reachM : 0;
+    if (reach >= SAVE_KEEP_REACH_M) return;
+    // A saved wide answer that already holds everything this one proves is kept: replacing it
+    // with the narrower one (while a second query races the background fetch) would lose reach.
+    const far = items.length < q.limit ? Infinity : Math.max(...items.map((s) => Number(s.distance_m) || 0));
+    if (reach >= far) return;
     storeSaved(snapshot({ ...q, items }));
     if (this.prefetching && distanceM(this.prefetching, q.origin) < 200) return;
     const at = { ...q.origin };

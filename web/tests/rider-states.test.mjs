@@ -143,7 +143,13 @@ describe('rider page states (phone)', () => {
       assert.match(await count.innerText(), /可能已过时/);
       const cards = page.locator('#results li.station');
       const ids = await cards.evaluateAll((els) => els.map((e) => Number(e.dataset.id)));
-      assert.deepEqual(ids, onlineIds, 'five metres away, the same nearest stations in the same order');
+      // The same nearest in the same order; the saved answer may have been fetched a little
+      // way off (a second fix races the background fetch), and the page lists only what it can
+      // prove nearest, so the last one or two may be left out — never a wrong or reordered one.
+      const kept = await page.evaluate(() => JSON.parse(localStorage.getItem('yizhan.nearby.v1')));
+      const why = `saved: wide ${kept.wide}, ${kept.items.length} items, complete to ${kept.completeM} m`;
+      assert.ok(ids.length >= Math.min(onlineIds.length, 5), `${ids.length} of ${onlineIds.length} listed (${why})`);
+      assert.deepEqual(ids, onlineIds.slice(0, ids.length), `five metres away, the same nearest stations in the same order (${why})`);
       const dist = await cards.evaluateAll((els) => els.map((e) => Number(e.dataset.distance)));
       assert.deepEqual(dist, [...dist].sort((a, b) => a - b), 'sorted by the recomputed distance');
       assert.ok(await page.locator('#offline-banner').isVisible());

@@ -273,7 +273,8 @@ describe('rider view (找驿站)', () => {
       await context.setOffline(true);
       await page.reload();
       assert.equal(await page.locator('h1').innerText(), '找驿站');
-      assert.ok(await page.locator('#offline-banner').isVisible(), 'offline banner visible');
+      // The page shows the banner once its script has run: wait for it rather than race it.
+      await page.locator('#offline-banner').waitFor({ state: 'visible', timeout: 10000 });
       // The counties basemap came from the cache: the county outlines are drawn.
       await page.waitForFunction(() => document.querySelector('.leaflet-pane canvas') !== null);
       // The stations saved on the first visit answer, marked as saved earlier.

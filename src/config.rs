@@ -88,6 +88,11 @@ pub struct ServeArgs {
     /// A MaxMind City database (.mmdb) for positions from client IPs.
     #[arg(long, env = "YIZHAN_GEOIP_DB")]
     pub geoip_db: Option<PathBuf>,
+    /// An OpenStreetMap extract (.osm.pbf) whose roads give network minutes (walk, e-bike).
+    /// The built graphs are cached beside it (`FILE.osm.pbf.yizhan-graph`); without it,
+    /// minutes are straight-line distance × detour ÷ speed. See docs/network.md.
+    #[arg(long, env = "YIZHAN_OSM")]
+    pub osm: Option<PathBuf>,
     /// Proxies whose X-Forwarded-For is believed (CIDR, repeatable or comma separated).
     #[arg(
         long = "trusted-proxy",

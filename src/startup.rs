@@ -134,6 +134,18 @@ impl Application {
             Some(path) => Some(Arc::new(GeoIp::open(path)?)),
             None => None,
         };
+        let roads = match args.osm.clone() {
+            Some(path) => {
+                let (roads, _) = tokio::task::spawn_blocking(move || {
+                    crate::network::roads::Roads::load(&path, &travel)
+                        .with_context(|| format!("loading the road network of {}", path.display()))
+                })
+                .await
+                .context("the road network loader panicked")??;
+                Some(Arc::new(roads))
+            }
+            None => None,
+        };
         let state = AppState {
             store,
             index,
@@ -171,6 +183,7 @@ impl Application {
             query_counter,
             sync,
             tiles: Arc::new(crate::tiles::TileService::new(args.tiles_points_zoom)),
+            roads,
         };
         let router = http::app(state.clone(), web_dir(args.web_dir.clone()));
         let listener = TcpListener::bind(args.listen)

@@ -106,6 +106,8 @@ pub struct AppState {
     pub sync: Arc<crate::sync::SyncStatus>,
     /// Vector tiles: the points zoom and the clusters of the latest snapshot.
     pub tiles: Arc<crate::tiles::TileService>,
+    /// The road networks, when an OpenStreetMap extract is configured (`--osm`).
+    pub roads: Option<Arc<crate::network::roads::Roads>>,
 }
 
 #[derive(OpenApi)]

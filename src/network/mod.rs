@@ -13,6 +13,8 @@ pub mod graph;
 pub mod labels;
 /// Reading an `.osm.pbf` extract under the walk and e-bike tag rules.
 pub mod osm;
+/// The loaded networks a service shares: per mode, the graph and its snapping index.
+pub mod roads;
 /// Snapping points to the nearest routable edge.
 pub mod snap;
 /// A road-like synthetic network the size of Jiangxi's, for benchmarks and tests.

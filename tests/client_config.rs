@@ -66,6 +66,10 @@ async fn without_a_basemap_nothing_external_is_announced_or_allowed() {
     assert_eq!(body["travel"]["walk_kmh"], 4.5);
     assert_eq!(body["travel"]["ebike_kmh"], 15.0);
     assert_eq!(body["travel"]["detour"], 1.3);
+    // The TileJSON's maxzoom, so the page need not fetch it.
+    let (_, tilejson) = app.get_json("/api/v1/tiles.json").await;
+    assert_eq!(body["tiles_points_zoom"], tilejson["maxzoom"], "{body}");
+    assert_eq!(body["tiles_points_zoom"], 14, "{body}");
     for path in PATHS {
         let res = app.get(path).await;
         assert_eq!(

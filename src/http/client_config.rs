@@ -6,6 +6,7 @@
 use super::{ApiConfig, AppState};
 use crate::domain::Basemap;
 use crate::geoip::GeoIp;
+use crate::tiles::TileService;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
@@ -32,6 +33,9 @@ pub struct ClientConfig {
     pub basemap: Option<BasemapConfig>,
     /// The straight-line travel model minutes are computed with.
     pub travel: TravelConfig,
+    /// The zoom from which vector tiles carry single stations (below it, clusters), as the
+    /// TileJSON's `maxzoom` says: here so the page need not fetch that document too.
+    pub tiles_points_zoom: u8,
 }
 
 /// A raster tile layer, as Leaflet's `L.tileLayer` takes it.
@@ -82,6 +86,7 @@ impl From<&Basemap> for BasemapConfig {
 pub async fn client_config(
     State(config): State<Arc<ApiConfig>>,
     State(geoip): State<Option<Arc<GeoIp>>>,
+    State(tiles): State<Arc<TileService>>,
 ) -> impl IntoResponse {
     let reply = ClientConfig {
         geoip: geoip.is_some(),
@@ -91,6 +96,7 @@ pub async fn client_config(
             ebike_kmh: config.travel.ebike_kmh,
             detour: config.travel.detour,
         },
+        tiles_points_zoom: tiles.points_zoom(),
     };
     // Revalidated on every start: a changed basemap must not wait for a cache to expire (the
     // service worker keeps a copy for starts without a signal).

@@ -5,7 +5,7 @@ use super::auth::came_over_https;
 use super::ApiConfig;
 use crate::config::Hsts;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderName, HeaderValue};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::net::SocketAddr;
@@ -97,6 +97,12 @@ pub async fn set_security_headers(
         }
     };
     let mut res = next.run(req).await;
+    if res.status() == StatusCode::NOT_MODIFIED {
+        // A 304 only refreshes a stored response, which keeps its own security headers
+        // (RFC 9111 §4.3.4 updates the fields a 304 carries, and drops none): repeating ~300
+        // bytes of them on every revalidation is most of what a phone's repeat visit costs.
+        return res;
+    }
     let headers = res.headers_mut();
     headers
         .entry(header::CONTENT_SECURITY_POLICY)

@@ -20,7 +20,7 @@ export class ApiError extends Error {
  * Sends `method` to `path` (relative to /api/v1/) with query `params` (null/undefined/'' values
  * are left out) and, if given, a JSON `body`. The session cookie goes along (same origin only).
  * `cache` is the fetch cache mode (pass 'no-store' for data about to be edited).
- * Resolves to `{ data, status, headers, fromCache }`; `data` is null for an empty reply (204);
+ * Resolves to `{ data, status, headers, url, fromCache }`; `data` is null for an empty reply (204);
  * `fromCache` is true when the service worker answered from its cache because the network failed.
  */
 export async function request(method, path, { params = {}, body, headers = {}, signal, timeoutMs = TIMEOUT_MS, cache } = {}) {
@@ -67,13 +67,13 @@ export async function request(method, path, { params = {}, body, headers = {}, s
       err?.message || res.statusText || `HTTP ${res.status}`, err || null, Number.isFinite(retry) ? retry : null);
   }
   if (data === null && res.status !== 204) throw new ApiError(res.status, 'bad_response', 'response is not JSON');
-  return { data, status: res.status, headers: res.headers, fromCache: res.headers.get('X-Yizhan-From-Cache') === '1' };
+  return { data, status: res.status, headers: res.headers, url: res.url, fromCache: res.headers.get('X-Yizhan-From-Cache') === '1' };
 }
 
-/** GETs `path` with query `params`; resolves to `{ data, fromCache }` (see `request`). */
+/** GETs `path` with query `params`; resolves to `{ data, url, fromCache }` (see `request`). */
 export async function getJson(path, params = {}, { signal, timeoutMs = TIMEOUT_MS } = {}) {
-  const { data, fromCache } = await request('GET', path, { params, signal, timeoutMs });
-  return { data, fromCache };
+  const { data, url, fromCache } = await request('GET', path, { params, signal, timeoutMs });
+  return { data, url, fromCache };
 }
 
 /** Nearest stations to `lat`,`lon`; `amenities` is an array of keys. */

@@ -4,7 +4,7 @@
 import { clientConfig, counties } from './api.js';
 import { setDisplayCrs } from './coords.js';
 import { applyStatic, getLang, setLang } from './i18n.js';
-import { StationMap } from './map.js';
+import { StationMap, levelForView } from './map.js';
 import { RiderView } from './rider.js';
 
 const $ = (id) => document.getElementById(id);
@@ -34,10 +34,19 @@ function loadConfig() {
   return configPromise;
 }
 
+/**
+ * Asks the service worker to keep an answer the page fetched before the worker was in control
+ * (a first visit), for a start without a signal; it copies it from the HTTP cache, no new download.
+ */
+function keepOffline(url) {
+  if (!url || !('serviceWorker' in navigator)) return;
+  navigator.serviceWorker.ready
+    .then((reg) => reg.active?.postMessage({ keep: url }))
+    .catch(() => { /* no worker: nothing to keep it in */ });
+}
+
 /** The rider view: map, list, position. Built on first show, so a manager's visit asks no GPS. */
 async function startRider() {
-  const outlines = counties(); // in parallel with the config: it is the bigger download
-  outlines.catch(() => { /* handled below */ });
   const config = await loadConfig();
   // Before anything is placed: a GCJ-02 basemap needs every marker and tap shifted to match.
   setDisplayCrs(config.basemap?.crs);
@@ -45,6 +54,7 @@ async function startRider() {
     onPick: (latlng) => rider.pick(latlng),
     onSelect: (id, from) => rider.select(id, from),
     onLocate: () => rider.locate(true),
+    pointsZoom: config.tiles_points_zoom,
   });
   if (config.basemap?.url) map.setTileLayer(config.basemap);
 
@@ -66,9 +76,19 @@ async function startRider() {
   }, map, config);
   rider.start();
 
-  // The basemap is a nicety: without it the list and markers still work.
-  outlines
-    .then(({ data }) => map.setBasemap(data, (detail, bbox) => counties({ detail, bbox }).then((r) => r.data)))
+  // The basemap is a nicety: without it the list and markers still work. Asked for once the first
+  // view is known: a rider placed at street zoom needs two or three counties in full detail, not
+  // the province-wide outline (~16 KB) that would be replaced at once.
+  const loadLevel = (detail, bbox) => counties({ detail, bbox }).then((r) => r.data);
+  rider.placed(3000)
+    .then(() => {
+      const { detail, bbox } = levelForView(map.map);
+      return counties({ detail, bbox });
+    })
+    .then(({ data, url }) => {
+      keepOffline(url);
+      map.setBasemap(data, loadLevel);
+    })
     .catch((e) => {
       console.warn('basemap unavailable:', e);
       const note = $('map-note');
@@ -78,16 +98,33 @@ async function startRider() {
     });
 }
 
+/**
+ * The manager's and planner's styles (css/views.css), added once and awaited, so their views are
+ * never drawn unstyled; a rider's first visit does not download them.
+ */
+let viewStyles = null;
+function loadViewStyles() {
+  viewStyles ??= new Promise((resolve) => {
+    const link = document.createElement('link');
+    link.rel = 'stylesheet';
+    link.href = 'css/views.css';
+    link.onload = resolve;
+    link.onerror = () => { console.warn('css/views.css unavailable'); resolve(); };
+    document.head.append(link);
+  });
+  return viewStyles;
+}
+
 /** The manager view lives in its own module, loaded when first asked for. */
 async function startManager() {
-  const { ManagerView } = await import('./manager.js');
+  const [{ ManagerView }] = await Promise.all([import('./manager.js'), loadViewStyles()]);
   manager ??= new ManagerView($('manager-view'));
   manager.start();
 }
 
 /** The planners' view (coverage, suggestions, what-if) likewise, with its own map. */
 async function startPlanner() {
-  const { PlannerView } = await import('./planner.js');
+  const [{ PlannerView }] = await Promise.all([import('./planner.js'), loadViewStyles()]);
   if (!planner) {
     planner = new PlannerView($('planner-view'));
     planner.start();

@@ -7,6 +7,8 @@ import { t } from './i18n.js';
 
 const L = window.L; // vendor/leaflet/leaflet.js is loaded as a classic script before the modules
 const JIANGXI_CENTER = [27.6, 115.7];
+/** The province's extent (south-west, north-east): the first view before the rider is placed. */
+const JIANGXI_BOUNDS = [[24.49, 113.57], [30.08, 118.48]];
 const WALK_CIRCLE_M = 1000; // the official "15-minute circle" is 1 km on foot
 const LABEL_MIN_ZOOM = 9;
 /** Below this zoom a tap cannot place the rider within a street or two: it zooms in first. */
@@ -86,15 +88,33 @@ function boxAround(bounds) {
  * back when zooming out. `onData` sees each new level. A failed fetch keeps what is drawn and is
  * retried on the next move.
  */
+/** The index in DETAIL_LEVELS of the level a zoom needs. */
+function wantedFor(zoom) {
+  const i = DETAIL_LEVELS.findIndex((d) => !(zoom > (LEVEL_MAX_ZOOM[d] ?? Infinity)));
+  return i < 0 ? DETAIL_LEVELS.length - 1 : i;
+}
+
+/** The box parameter of a full-detail request around the view (`w,s,e,n`). */
+function boxParam(box) {
+  return box.map((v) => v.toFixed(2)).join(',');
+}
+
+/**
+ * What the current view of `map` needs of the basemap: `{detail, bbox}` for `loadLevel` (`bbox`
+ * only for full detail). Asking for it first, instead of the coarse level, saves a rider who is
+ * placed at street zoom the province-wide download.
+ */
+export function levelForView(map) {
+  const detail = DETAIL_LEVELS[wantedFor(map.getZoom())];
+  const full = detail === DETAIL_LEVELS[DETAIL_LEVELS.length - 1];
+  return { detail, bbox: full ? boxParam(boxAround(map.getBounds())) : undefined };
+}
+
 export function refineOnZoom(map, outline, geojson, loadLevel, onData = () => {}) {
   let level = DETAIL_LEVELS.indexOf(geojson?.detail);
   let box = Array.isArray(geojson?.bbox) ? geojson.bbox : null;
   if (!loadLevel || level < 0) return;
   let loading = false;
-  const wantedFor = (zoom) => {
-    const i = DETAIL_LEVELS.findIndex((d) => !(zoom > (LEVEL_MAX_ZOOM[d] ?? Infinity)));
-    return i < 0 ? DETAIL_LEVELS.length - 1 : i;
-  };
   const check = () => {
     if (loading) return;
     const want = wantedFor(map.getZoom());
@@ -109,7 +129,7 @@ export function refineOnZoom(map, outline, geojson, loadLevel, onData = () => {}
     if (ask === null) return;
     loading = true;
     const askBox = ask === full ? boxAround(map.getBounds()) : null;
-    loadLevel(DETAIL_LEVELS[ask], askBox ? askBox.map((v) => v.toFixed(2)).join(',') : undefined)
+    loadLevel(DETAIL_LEVELS[ask], askBox ? boxParam(askBox) : undefined)
       .then((data) => {
         if (DETAIL_LEVELS.indexOf(data?.detail) !== ask || !Array.isArray(data.features)) {
           throw new Error('not the level asked for');
@@ -174,6 +194,9 @@ export class StationMap {
       zoomSnap: 0.5,
       tapHold: true, // long-press fires 'contextmenu' on touch screens that do not do it natively
     });
+    // The whole province, fitted to the screen at once: fitting it later, when the outlines
+    // arrive, would move the view under tiles already on their way.
+    this.map.fitBounds(JIANGXI_BOUNDS, { padding: [8, 8], animate: false });
     createBasemapPanes(this.map);
     // Every station as tile clusters/pins, under the numbered results (markerPane, 600); the
     // rider's dot above all pins so none can hide it.
@@ -201,8 +224,10 @@ export class StationMap {
           tapThrough: () => !this.hasOrigin,
         }).addTo(this.map);
         this.tileLayer.hideStations(this.resultIds);
-        // The server's points zoom (tiles above it are overzoomed from it); 14 until the TileJSON says.
-        return pointsZoom().then((z) => {
+        // The server's points zoom (tiles above it are overzoomed from it): the client config's,
+        // else the TileJSON's; 14 until one says.
+        const known = Number(this.handlers.pointsZoom);
+        return (Number.isInteger(known) && known >= 0 ? Promise.resolve(known) : pointsZoom()).then((z) => {
           if (z === this.tileLayer.options.maxNativeZoom) return;
           this.tileLayer.options.maxNativeZoom = z;
           this.tileLayer.redraw();
@@ -320,7 +345,6 @@ export class StationMap {
     this.labelLayer.clearLayers();
     addCountyLabels(outline, this.labelLayer);
     this.updateLabels();
-    if (!this.hasOrigin) this.map.fitBounds(outline.getBounds(), { padding: [8, 8], animate: false });
   }
 
   updateLabels() {

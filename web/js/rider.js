@@ -137,6 +137,9 @@ export class RiderView {
     this.error = null; // {error, retry}
     this.inflight = null;
     this.originSeq = 0;
+    // Settles once the start-up has placed the rider, or found it cannot without asking.
+    this.placedNow = null;
+    this.placedOnce = new Promise((resolve) => { this.placedNow = resolve; });
     this.chips = new Map();
     // The problem report being written (kept across redraws of the list), and the stations
     // already reported this session: {id, kind, amenity, note, busy, error}.
@@ -191,7 +194,8 @@ export class RiderView {
   async begin() {
     const state = await geoPermission();
     if (state === 'granted') {
-      this.locate(false);
+      await this.locate(false);
+      this.placedNow();
       return;
     }
     if (state === 'denied') this.locateProblem = 'locate.denied';
@@ -199,6 +203,15 @@ export class RiderView {
     this.map.setLocateProblem(this.locateProblem);
     this.renderLocationHelp();
     await this.fallbackPosition();
+    this.placedNow();
+  }
+
+  /**
+   * Resolves when the start-up has placed the rider (or found no position without asking), or
+   * after `ms`: the map's first view is known then, and with it the basemap it needs.
+   */
+  placed(ms) {
+    return Promise.race([this.placedOnce, new Promise((resolve) => { setTimeout(resolve, ms); })]);
   }
 
   buildChips() {
@@ -295,6 +308,7 @@ export class RiderView {
   /** Sets the origin (from GPS, IP or a tap on the map) and searches from there. */
   setOrigin(origin, kind, accuracyM = null) {
     this.originSeq += 1;
+    this.placedNow();
     this.state.origin = origin;
     this.state.originKind = kind;
     this.state.accuracyM = accuracyM;

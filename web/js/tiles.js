@@ -179,10 +179,18 @@ function el(tag, className, text) {
   return e;
 }
 
+/** A bubble's diameter in px: at least 44 (a finger's tap target), larger for larger clusters. */
+function bubbleSize(count) {
+  return Math.round(Math.min(64, 44 + Math.log10(Math.max(1, count)) * 6));
+}
+
+function countLabel(count) {
+  return count > 9999 ? `${Math.round(count / 1000)}k` : String(count);
+}
+
 function clusterIcon(count, demo) {
-  // At least 44 px: a finger's tap target; larger for larger clusters.
-  const size = Math.round(Math.min(64, 44 + Math.log10(Math.max(1, count)) * 6));
-  const bubble = el('span', 'tile-cluster-bubble', count > 9999 ? `${Math.round(count / 1000)}k` : String(count));
+  const size = bubbleSize(count);
+  const bubble = el('span', 'tile-cluster-bubble', countLabel(count));
   return L.divIcon({
     className: `tile-cluster${demo ? ' is-demo' : ''}`,
     html: bubble,
@@ -227,9 +235,16 @@ export const StationTileLayer = L.GridLayer.extend({
     this._groups = new Map(); // tile key -> L.LayerGroup
     this._hidden = new Set(); // station ids drawn elsewhere (the numbered nearest results)
     this.on('tileunload', (e) => this._drop(e.coords, e.tile));
+    this._declutterQueued = false;
+  },
+
+  onAdd(map) {
+    L.GridLayer.prototype.onAdd.call(this, map);
+    map.on('zoomend', this._queueDeclutter, this);
   },
 
   onRemove(map) {
+    map.off('zoomend', this._queueDeclutter, this);
     for (const g of this._groups.values()) g.remove();
     this._groups.clear();
     L.GridLayer.prototype.onRemove.call(this, map);
@@ -275,6 +290,81 @@ export const StationTileLayer = L.GridLayer.extend({
     return true;
   },
 
+  _queueDeclutter() {
+    if (this._declutterQueued) return;
+    this._declutterQueued = true;
+    requestAnimationFrame(() => {
+      this._declutterQueued = false;
+      this._declutter();
+    });
+  },
+
+  /**
+   * Bubbles of neighbouring cells (or tiles) can sit closer than their size and cover each other,
+   * leaving taps that hit the wrong one. Largest first, a bubble that would overlap one already
+   * shown is folded into it: hidden, its count added to the shown one's (so what is shown still
+   * adds up to every station of the loaded tiles). A tap on the shown one zooms in, where they
+   * part. Recomputed whenever tiles come or go and after each zoom.
+   */
+  _declutter() {
+    if (!this._map) return;
+    const bubbles = [];
+    for (const g of this._groups.values()) {
+      g.eachLayer((m) => { if (m.options.count != null && m.getElement()) bubbles.push(m); });
+    }
+    bubbles.sort((a, b) => b.options.count - a.options.count);
+    // Boxes, not discs: the elements (and what a tap hits) are squares around the bubble.
+    const overlap = (a, b) => {
+      const reach = (a.size + b.size) / 2 + 2;
+      return Math.abs(a.p.x - b.p.x) < reach && Math.abs(a.p.y - b.p.y) < reach;
+    };
+    const shown = [];
+    const fold = (small, big) => {
+      big.total += small.total;
+      big.size = bubbleSize(big.total);
+      small.m._foldedInto = big.m;
+    };
+    for (const m of bubbles) {
+      const me = { m, p: this._map.latLngToLayerPoint(m.getLatLng()), size: bubbleSize(m.options.count), total: m.options.count };
+      m._foldedInto = null;
+      const host = shown.find((h) => overlap(h, me));
+      if (host) fold(me, host);
+      else shown.push(me);
+    }
+    // A bubble grown by what it took in may now reach a neighbour: fold until none overlap.
+    for (let again = true; again;) {
+      again = false;
+      for (let i = 0; i < shown.length && !again; i += 1) {
+        for (let j = i + 1; j < shown.length && !again; j += 1) {
+          if (!overlap(shown[i], shown[j])) continue;
+          const [big, small] = shown[i].total >= shown[j].total ? [shown[i], shown[j]] : [shown[j], shown[i]];
+          fold(small, big);
+          shown.splice(shown.indexOf(small), 1);
+          again = true;
+        }
+      }
+    }
+    for (const { m, total } of shown) this._showCount(m, total);
+    for (const m of bubbles) {
+      if (m._foldedInto) m.getElement().style.display = 'none';
+    }
+  },
+
+  /** Shows `total` on a cluster bubble (its own count, or with the bubbles folded into it). */
+  _showCount(m, total) {
+    const e = m.getElement();
+    e.style.display = '';
+    if (Number(e.dataset.count) === total) return;
+    const size = bubbleSize(total);
+    Object.assign(e.style, { width: `${size}px`, height: `${size}px`, marginLeft: `${-size / 2}px`, marginTop: `${-size / 2}px` });
+    e.dataset.count = String(total);
+    const label = t('tiles.cluster', { n: total });
+    e.title = label;
+    e.setAttribute('alt', label);
+    const bubble = e.querySelector('.tile-cluster-bubble');
+    if (bubble) bubble.textContent = countLabel(total);
+  },
+
   _key(coords) {
     return `${coords.x}:${coords.y}:${coords.z}`;
   },
@@ -284,6 +374,7 @@ export const StationTileLayer = L.GridLayer.extend({
     const key = this._key(coords);
     this._groups.get(key)?.remove();
     this._groups.delete(key);
+    this._queueDeclutter();
   },
 
   _draw(coords, layers) {
@@ -355,6 +446,7 @@ export const StationTileLayer = L.GridLayer.extend({
     group.eachLayer((m) => m.on('contextmenu', (e) => this._map.fire('contextmenu', e)));
     this._groups.set(key, group);
     group.addTo(this._map);
+    if (clusters) this._queueDeclutter();
   },
 });
 

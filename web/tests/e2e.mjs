@@ -182,7 +182,8 @@ describe('rider view (找驿站)', () => {
       const toggle = page.locator('#lang-toggle');
       assert.equal(await toggle.innerText(), 'EN');
       await toggle.click();
-      assert.equal(await page.locator('html').getAttribute('lang'), 'en');
+      // English strings are a module of their own, fetched on the first switch.
+      await page.waitForFunction(() => document.documentElement.lang === 'en');
       assert.equal(await page.locator('h1').innerText(), 'Find a station');
       assert.equal(await toggle.innerText(), '中');
       assert.equal(await page.locator('#chips').getByRole('button', { name: 'Microwave', exact: true }).count(), 1);

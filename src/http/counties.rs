@@ -1,3 +1,4 @@
+use super::encoding::{accepted, best_compressed, Accepted};
 use super::extract::ApiQuery;
 use super::openapi::{BboxSchema, DetailSchema};
 use super::AppState;
@@ -46,15 +47,7 @@ struct Variants {
 }
 
 fn compress(level: Rendered) -> std::io::Result<Variants> {
-    use std::io::Write;
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    gz.write_all(level.body.as_bytes())?;
-    let gzip = gz.finish()?;
-    let mut br = Vec::new();
-    {
-        let mut w = brotli::CompressorWriter::new(&mut br, 4096, 11, 22);
-        w.write_all(level.body.as_bytes())?;
-    }
+    let (gzip, br) = best_compressed(level.body.as_bytes())?;
     Ok(Variants { level, gzip, br })
 }
 
@@ -198,70 +191,4 @@ fn within(level: &Rendered, bbox: [f64; 4], headers: &HeaderMap) -> Response {
         body,
     )
         .into_response()
-}
-
-/// The encodings offered for the basemap.
-#[derive(Debug, PartialEq, Eq)]
-enum Accepted {
-    Br,
-    Gzip,
-    Identity,
-}
-
-/// The client's choice from `Accept-Encoding` (RFC 9110 §12.5.3): brotli over gzip when both
-/// are acceptable, `q=0` refuses, `*` stands for any not named.
-fn accepted(headers: &HeaderMap) -> Accepted {
-    let mut br: Option<f32> = None;
-    let mut gzip: Option<f32> = None;
-    let mut any: Option<f32> = None;
-    for item in headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-    {
-        let mut parts = item.split(';');
-        let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
-        match name.as_str() {
-            "br" => br = Some(q),
-            "gzip" | "x-gzip" => gzip = Some(q),
-            "*" => any = Some(q),
-            _ => {}
-        }
-    }
-    let br = br.or(any).unwrap_or(0.0);
-    let gzip = gzip.or(any).unwrap_or(0.0);
-    if br > 0.0 && br >= gzip {
-        Accepted::Br
-    } else if gzip > 0.0 {
-        Accepted::Gzip
-    } else {
-        Accepted::Identity
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn with(v: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).unwrap());
-        h
-    }
-
-    #[test]
-    fn accept_encoding_is_negotiated_with_q_values() {
-        assert_eq!(accepted(&HeaderMap::new()), Accepted::Identity);
-        assert_eq!(accepted(&with("gzip, deflate, br, zstd")), Accepted::Br);
-        assert_eq!(accepted(&with("gzip")), Accepted::Gzip);
-        assert_eq!(accepted(&with("br;q=0.5, gzip")), Accepted::Gzip);
-        assert_eq!(accepted(&with("br;q=0, gzip;q=0")), Accepted::Identity);
-        assert_eq!(accepted(&with("*")), Accepted::Br);
-        assert_eq!(accepted(&with("identity")), Accepted::Identity);
-    }
 }

@@ -12,6 +12,8 @@ pub mod counties;
 pub mod coverage;
 /// `PUT/GET /api/v1/demand`: demand data for planners (planner or admin only).
 pub mod demand;
+/// Content negotiation and compression at the best settings, for bodies served many times.
+pub mod encoding;
 /// Extractors whose rejections become our JSON errors, and the client address.
 pub mod extract;
 /// Security headers (CSP, nosniff, Referrer-Policy, framing, HSTS) on every response.

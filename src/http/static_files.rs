@@ -10,6 +10,8 @@
 //! visit costs a 304 of a few hundred bytes per file. Images, whose staleness is harmless and
 //! which are never half of a pair, may be reused for a day without asking.
 
+mod precompressed;
+
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -118,7 +120,8 @@ pub fn is_public_web_path(path: &str) -> bool {
 }
 
 /// The web app's folder as a handler: public paths only, with `ETag`, `Last-Modified`,
-/// conditional GET/HEAD (304), `Range` (from `ServeDir`) and [`cache_control`].
+/// conditional GET/HEAD (304), `Range` (from `ServeDir`) and [`cache_control`]; text files in
+/// their best-compressed form once made (see [`precompressed`]).
 pub fn web_app(
     web_dir: PathBuf,
 ) -> impl Fn(Request) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>
@@ -126,18 +129,24 @@ pub fn web_app(
        + Send
        + Sync
        + 'static {
+    let best = precompressed::Precompressed::new(web_dir.clone());
     let web = ServeDir::new(web_dir).append_index_html_on_directories(true);
     move |req: Request| {
         let web = web.clone();
+        let best = best.clone();
         Box::pin(async move {
             let path = req.uri().path().to_owned();
             if !is_public_web_path(&path) {
                 return StatusCode::NOT_FOUND.into_response();
             }
             let is_read = matches!(*req.method(), Method::GET | Method::HEAD);
-            let mut res = match tower::ServiceExt::oneshot(web, req).await {
-                Ok(res) => res.into_response(),
-                Err(never) => match never {},
+            let kept = best.respond(req.method(), &path, req.headers()).await;
+            let mut res = match kept {
+                Some(res) => res,
+                None => match tower::ServiceExt::oneshot(web, req).await {
+                    Ok(res) => res.into_response(),
+                    Err(never) => match never {},
+                },
             };
             let status = res.status();
             if is_read && (status.is_success() || status == StatusCode::NOT_MODIFIED) {

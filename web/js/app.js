@@ -45,6 +45,9 @@ function keepOffline(url) {
     .catch(() => { /* no worker: nothing to keep it in */ });
 }
 
+/** Ends the current task, so the browser can paint and handle input before the next step. */
+const yieldToMain = () => new Promise((resolve) => { setTimeout(resolve, 0); });
+
 /** The rider view: map, list, position. Built on first show, so a manager's visit asks no GPS. */
 async function startRider() {
   const config = await loadConfig();
@@ -57,6 +60,9 @@ async function startRider() {
     pointsZoom: config.tiles_points_zoom,
   });
   if (config.basemap?.url) map.setTileLayer(config.basemap);
+  // Let the browser paint the map before the list and chips are built: one long task on a slow
+  // phone is a page that ignores taps.
+  await yieldToMain();
 
   rider = new RiderView({
     chips: $('chips'),

@@ -325,6 +325,8 @@ async fn http_network_and_straight_line_differ_and_add_up() {
         .map(|(i, &p)| new_station(&format!("HEL{i:02}"), p))
         .collect();
     app.add_stations(&stations).await;
+    let (_, config) = app.get_json("/api/v1/client-config").await;
+    assert_eq!(config["road_network"], true, "{config}");
     let q = format!(
         "bbox={},{},{},{}&mode=walk&minutes=5&res=10",
         b[0], b[1], b[2], b[3]
@@ -431,6 +433,8 @@ async fn network_travel_without_a_network_is_a_clear_400() {
     let (s, body) = app.get_json(&format!("/api/v1/coverage?{q}")).await;
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(body["travel"], "straight_line");
+    let (_, config) = app.get_json("/api/v1/client-config").await;
+    assert_eq!(config["road_network"], false, "{config}");
     for travel in ["network", "both"] {
         let (s, body) = app
             .get_json(&format!("/api/v1/coverage?{q}&travel={travel}"))

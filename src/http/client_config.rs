@@ -32,6 +32,9 @@ pub struct ClientConfig {
     pub basemap: Option<BasemapConfig>,
     /// The straight-line travel model minutes are computed with.
     pub travel: TravelConfig,
+    /// True when a road network is loaded (`serve --osm`): coverage can be measured on it
+    /// (`travel=network`, the default then) and the planner offers 直线/路网.
+    pub road_network: bool,
 }
 
 /// A raster tile layer, as Leaflet's `L.tileLayer` takes it.
@@ -82,6 +85,7 @@ impl From<&Basemap> for BasemapConfig {
 pub async fn client_config(
     State(config): State<Arc<ApiConfig>>,
     State(geoip): State<Option<Arc<GeoIp>>>,
+    State(roads): State<Option<Arc<crate::network::roads::Roads>>>,
 ) -> impl IntoResponse {
     let reply = ClientConfig {
         geoip: geoip.is_some(),
@@ -91,6 +95,7 @@ pub async fn client_config(
             ebike_kmh: config.travel.ebike_kmh,
             detour: config.travel.detour,
         },
+        road_network: roads.is_some(),
     };
     // Revalidated on every start: a changed basemap must not wait for a cache to expire (the
     // service worker keeps a copy for starts without a signal).

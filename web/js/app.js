@@ -89,7 +89,7 @@ async function startManager() {
 async function startPlanner() {
   const { PlannerView } = await import('./planner.js');
   if (!planner) {
-    planner = new PlannerView($('planner-view'));
+    planner = new PlannerView($('planner-view'), await loadConfig());
     planner.start();
   } else planner.show();
 }

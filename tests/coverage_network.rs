@@ -394,6 +394,39 @@ async fn http_network_and_straight_line_differ_and_add_up() {
         "{csv}"
     );
 
+    // The CLI with --osm writes the same county table.
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("helsinki.csv");
+    let bbox = format!("{},{},{},{}", b[0], b[1], b[2], b[3]);
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_yizhan"))
+        .args([
+            "coverage",
+            "--bbox",
+            &bbox,
+            "--mode",
+            "walk",
+            "--minutes",
+            "5",
+        ])
+        .args(["--res", "10", "--osm", path.to_str().unwrap()])
+        .args([
+            "--out",
+            out.to_str().unwrap(),
+            "--database-url",
+            &app.database_url,
+        ])
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("running yizhan coverage");
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{err}");
+    assert!(
+        err.contains("network") && err.contains("without road access"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), csv);
+
     let (s, body) = app
         .get_json(&format!("/api/v1/coverage?{q}&travel=both&format=cells"))
         .await;

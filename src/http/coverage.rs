@@ -503,7 +503,7 @@ fn cells_body(r: &CoverageResult) -> String {
     responses(
         (status = 200, description = "Figures per county, totals, gaps as GeoJSON MultiPolygons (or every cell with format=cells, or CSV with format=csv)",
          content((Object = "application/json"), (String = "text/csv"))),
-        (status = 400, description = "Invalid or unknown parameter, neither or both of region and bbox, or an area too large for the resolution"),
+        (status = 400, description = "Invalid or unknown parameter, neither or both of region and bbox, an area too large for the resolution, or travel=network without a road network (`network_unavailable`)"),
         (status = 401, description = "demand asked for without a session"),
         (status = 403, description = "demand asked for by a manager"),
         (status = 404, description = "Unknown region, or a region without counties"),
@@ -614,7 +614,7 @@ pub struct SuggestionItem {
     params(SuggestionParams),
     responses(
         (status = 200, description = "Suggested sites with what each adds and the running totals", body = Object),
-        (status = 400, description = "Invalid or unknown parameter, neither or both of region and bbox, or an area too large for the resolution"),
+        (status = 400, description = "Invalid or unknown parameter, neither or both of region and bbox, an area too large for the resolution, or travel=network without a road network (`network_unavailable`)"),
         (status = 401, description = "weight=demand or demand asked for without a session"),
         (status = 403, description = "weight=demand or demand asked for by a manager"),
         (status = 404, description = "Unknown region, or a region without counties"),
@@ -780,7 +780,7 @@ pub struct WhatIfRequest {
     request_body = WhatIfRequest,
     responses(
         (status = 200, description = "Coverage with the hypothetical stations, and `before`", body = Object),
-        (status = 400, description = "Invalid JSON or body, neither or both of region and bbox, or an area too large for the resolution"),
+        (status = 400, description = "Invalid JSON or body, neither or both of region and bbox, an area too large for the resolution, or travel=network without a road network (`network_unavailable`)"),
         (status = 401, description = "demand asked for without a session"),
         (status = 403, description = "demand asked for by a manager"),
         (status = 404, description = "Unknown region, or a region without counties"),

@@ -143,7 +143,11 @@ async fn road_tiles_hold_the_walkable_edges_of_the_extract() {
         TileId::new(17, centre.cell(17).0, centre.cell(17).1).unwrap(),
         TileId::new(14, centre.cell(14).0, centre.cell(14).1 + 40).unwrap(),
     ] {
-        assert_eq!(tile(&app, t).await.status(), StatusCode::NO_CONTENT, "{t:?}");
+        assert_eq!(
+            tile(&app, t).await.status(),
+            StatusCode::NO_CONTENT,
+            "{t:?}"
+        );
     }
     let res = app.get("/api/v1/tiles/roads/14/99999/1.mvt").await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);

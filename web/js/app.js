@@ -47,6 +47,8 @@ async function startRider() {
     onLocate: () => rider.locate(true),
   });
   if (config.basemap?.url) map.setTileLayer(config.basemap);
+  // Without a raster basemap, the server's own streets (when it loaded an extract).
+  else if (config.road_network) map.setRoadLayer();
 
   rider = new RiderView({
     chips: $('chips'),

@@ -117,6 +117,7 @@ export class PlannerView {
       this.loadBase(); // demand columns come and go with the session
     });
     this.renderAll();
+    if (this.network) this.map.setRoadLayer();
     counties()
       .then(({ data }) => {
         this.map.setBasemap(data);

@@ -849,6 +849,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_documented_travel_is_accepted_and_network_needs_one() {
+        use crate::coverage::service::DemandData;
+        use crate::coverage::travel::StraightLine;
+        let model = || {
+            Arc::new(StraightLine {
+                model: crate::domain::TravelModel::default(),
+            })
+        };
+        let plain = CoverageService::new(model(), Default::default(), DemandData::default());
+        // Any second model stands in for a network here: only the parsing is tested.
+        let with = CoverageService::new(model(), Default::default(), DemandData::default())
+            .with_network(model());
+        for t in TRAVEL_VALUES {
+            assert!(parse_travel(Some(t), &with, true).is_ok(), "{t}");
+        }
+        for t in TRAVEL_ONE_VALUES {
+            assert!(parse_travel(Some(t), &with, false).is_ok(), "{t}");
+        }
+        assert!(parse_travel(Some("both"), &with, false).is_err());
+        assert!(parse_travel(Some("roads"), &with, true).is_err());
+        assert_eq!(
+            parse_travel(None, &with, true).ok(),
+            Some(TravelAsk::One(TravelKind::Network))
+        );
+        assert_eq!(
+            parse_travel(None, &plain, true).ok(),
+            Some(TravelAsk::One(TravelKind::StraightLine))
+        );
+        for t in ["network", "both"] {
+            assert!(parse_travel(Some(t), &plain, true).is_err(), "{t}");
+        }
+    }
+
+    #[test]
     fn every_documented_value_is_accepted() {
         let ask = |open: Option<&str>, demand: Option<&str>| {
             parse_ask(Some("360102"), None, None, None, None, open, demand)

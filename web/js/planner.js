@@ -283,7 +283,7 @@ export class PlannerView {
     d.fShare = figure('pl-share');
     d.fUncovered = figure('pl-uncovered');
     d.fNoAccess = figure('pl-no-access');
-    d.fNoAccess.dt.parentElement.hidden = true;
+    d.fNoAccess.dt.parentElement.remove(); // in the list only when the answer has the figure
     d.fStations = figure('pl-stations');
     d.fDensity = figure('pl-density');
     d.compare = el('p', 'compare');
@@ -800,7 +800,6 @@ export class PlannerView {
     d.retry.textContent = t('error.retry');
     d.fShare.dt.textContent = t('planner.share');
     d.fUncovered.dt.textContent = t('planner.uncovered');
-    d.fNoAccess.dt.textContent = t('planner.no_access');
     d.travelLegend.textContent = t('planner.travel');
     d.travelText.straight_line.textContent = t('planner.travel.straight_line');
     d.travelText.network.textContent = t('planner.travel.network');
@@ -897,7 +896,10 @@ export class PlannerView {
     d.fUncovered.dd.dataset.km2 = String(tot.uncovered_km2);
     // Network travel reports cells without a road within 300 m apart (not in the share).
     const noAccess = Number.isFinite(tot.no_access_km2);
-    d.fNoAccess.dt.parentElement.hidden = !noAccess;
+    const noAccessWrap = d.fNoAccess.dt.parentElement;
+    if (!noAccess) noAccessWrap.remove();
+    else if (!noAccessWrap.isConnected) d.fUncovered.dt.parentElement.after(noAccessWrap);
+    d.fNoAccess.dt.textContent = t('planner.no_access');
     if (noAccess) {
       d.fNoAccess.dd.textContent = km2(tot.no_access_km2);
       d.fNoAccess.dd.dataset.km2 = String(tot.no_access_km2);

@@ -203,8 +203,8 @@ fn phases(
     let (minutes, m_wall, m_cpu) = minutes_from(&snapshot);
     let covered: Vec<bool> = minutes.iter().map(|&m| m <= PARAMS.minutes).collect();
     let positions: Vec<_> = snapshot.all().iter().map(|s| s.location).collect();
-    let ((_, total), f_wall, f_cpu) = clocked(|| figures(&grid, &covered, &positions, None));
-    let (gaps, d_wall, d_cpu) = clocked(|| gaps::gaps(&grid, &covered));
+    let ((_, total), f_wall, f_cpu) = clocked(|| figures(&grid, &covered, None, &positions, None));
+    let (gaps, d_wall, d_cpu) = clocked(|| gaps::gaps(&grid, &covered, &vec![true; grid.len()]));
     let (json, j_wall, j_cpu) = clocked(|| gaps::gaps_geojson(&grid, &gaps));
     let uncovered = covered.iter().filter(|&&c| !c).count();
     eprintln!(

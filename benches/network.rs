@@ -3,14 +3,31 @@
 //!
 //! `cargo bench --bench network` (release). Prints wall and CPU times and the load average:
 //! the machine is shared, so compare CPU times and repeat when the load is high.
+//!
+//! Last, coverage on the network: all of Jiangxi at resolution 9 on the e-bike graph, the first
+//! computation (snapping every cell centre) and a repeat (snaps kept), beside the straight line.
+//!
+//! Quick mode (a debug build, `cargo test --benches`, `BENCH_QUICK=1`, or no `--bench`
+//! argument): a small network around Nanchang and one county (360102 东湖区).
 
 use rand::{Rng, SeedableRng};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
-use yizhan::domain::{LonLat, Mode, TravelModel};
+use yizhan::coverage::grid::Grid;
+use yizhan::coverage::network_travel::NetworkTravel;
+use yizhan::coverage::travel::{Sources, StraightLine, TravelTimes};
+use yizhan::coverage::{compute, Params, DEFAULT_RES};
+use yizhan::domain::{Adcode, LonLat, Mode, RegionSet, TravelModel};
+use yizhan::index::Snapshot;
+use yizhan::io::import::parse_csv;
+use yizhan::io::regions::parse_regions_geojson;
+use yizhan::io::seed::{DEMO_STATIONS_CSV, JIANGXI_COUNTIES_GEOJSON};
 use yizhan::network::cache;
 use yizhan::network::graph::Graph;
 use yizhan::network::labels::{Labels, Method, Scratch};
 use yizhan::network::osm::Networks;
+use yizhan::network::roads::{ModeNetwork, Roads};
 use yizhan::network::snap::{Snap, SnapIndex};
 use yizhan::network::synthetic::{generate, Spec};
 use yizhan::network::Profile;
@@ -63,10 +80,27 @@ fn stations() -> Vec<LonLat> {
         .collect()
 }
 
+fn quick() -> bool {
+    cfg!(debug_assertions)
+        || std::env::var_os("BENCH_QUICK").is_some()
+        || !std::env::args().any(|a| a == "--bench")
+}
+
 fn main() {
     println!("load average at start: {}", load());
+    let quick = quick();
     let model = TravelModel::default();
-    let spec = Spec::jiangxi();
+    let spec = if quick {
+        println!("quick mode: a small network around Nanchang");
+        Spec {
+            cols: 60,
+            rows: 60,
+            bbox: [115.80, 28.60, 116.00, 28.75],
+            ..Spec::jiangxi()
+        }
+    } else {
+        Spec::jiangxi()
+    };
     let rss0 = rss_mb();
     let b = timed("generate (synthetic e-bike network)", || {
         generate(&spec, Mode::Ebike)
@@ -117,7 +151,8 @@ fn main() {
     let mut riders = Vec::new();
     let t = Instant::now();
     let mut tries = 0;
-    while riders.len() < 20_000 {
+    let wanted = if quick { 500 } else { 20_000 };
+    while riders.len() < wanted {
         tries += 1;
         let p = LonLat::new(rng.gen_range(w..e), rng.gen_range(s..n)).expect("in range");
         if let Some(r) = idx.snap(&g, &p) {
@@ -149,26 +184,26 @@ fn main() {
     for k in [3usize, 5] {
         let t = Instant::now();
         let mut found = 0;
-        for r in riders.iter().take(2_000) {
+        for r in riders.iter().take(2_000.min(wanted)) {
             found += labels
                 .nearest_by_search(&g, r, k, 18_000, |_| true, &mut scratch)
                 .len();
         }
         println!(
             "nearest by bounded search k={k} (≤ 30 min): {:.1} µs per query ({:.2} found on average)",
-            t.elapsed().as_secs_f64() * 1e6 / 2_000.0,
-            found as f64 / 2_000.0
+            t.elapsed().as_secs_f64() * 1e6 / 2_000f64.min(wanted as f64),
+            found as f64 / 2_000f64.min(wanted as f64)
         );
     }
     let t = Instant::now();
     let mut via = [0usize; 2];
-    for r in riders.iter().take(2_000) {
+    for r in riders.iter().take(2_000.min(wanted)) {
         let (_, m) = labels.nearest(&g, r, 3, u32::MAX, |s| s.is_multiple_of(2), &mut scratch);
         via[usize::from(m == Method::Search)] += 1;
     }
     println!(
         "nearest k=3, half the stations filtered out: {:.1} µs per query ({} by labels, {} by search)",
-        t.elapsed().as_secs_f64() * 1e6 / 2_000.0,
+        t.elapsed().as_secs_f64() * 1e6 / 2_000f64.min(wanted as f64),
         via[0],
         via[1]
     );
@@ -223,5 +258,73 @@ fn main() {
         cache::load(&path, &key, &model).expect("load")
     });
     let _idx = timed("SnapIndex::new after load", || SnapIndex::new(&back.ebike));
+    drop(_idx);
+    coverage(back, quick);
     println!("load average at end: {}", load());
+}
+
+/// Coverage on the network (e-bike, 15 minutes, the demo stations) of Jiangxi at resolution 9
+/// (one county in quick mode), beside the straight line on the same grid.
+fn coverage(nets: Networks, quick: bool) {
+    let roads = Arc::new(Roads {
+        walk: ModeNetwork::new(nets.walk),
+        ebike: ModeNetwork::new(nets.ebike),
+        extract: PathBuf::from("synthetic"),
+    });
+    let regions = RegionSet::new(
+        parse_regions_geojson(JIANGXI_COUNTIES_GEOJSON.as_bytes()).expect("the seed regions"),
+    );
+    let code: Adcode = (if quick { "360102" } else { "360000" })
+        .parse()
+        .expect("an adcode");
+    let counties = regions.counties_of(code);
+    let grid = timed(&format!("coverage grid of {code} at res 9"), || {
+        Grid::of_counties(&counties, DEFAULT_RES).expect("a grid")
+    });
+    let now = chrono::Utc::now();
+    let stations: Vec<_> = parse_csv(DEMO_STATIONS_CSV)
+        .expect("the demo stations")
+        .stations
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| s.into_station(i as i64 + 1, now))
+        .collect();
+    let snapshot = Snapshot::build(stations, chrono_tz::Asia::Shanghai);
+    let params = Params {
+        mode: Mode::Ebike,
+        minutes: 15.0,
+        only_24h: false,
+    };
+    let network = NetworkTravel::new(roads);
+    let cov = timed("coverage on the network, first (snaps cells)", || {
+        compute(&grid, &snapshot, &[], &network, params, None)
+    });
+    for run in 0..2 {
+        timed(&format!("coverage on the network, repeat {run}"), || {
+            compute(&grid, &snapshot, &[], &network, params, None)
+        });
+    }
+    timed("network minutes alone (snaps kept)", || {
+        let sources = Sources {
+            snapshot: &snapshot,
+            extra: &[],
+        };
+        network.nearest_minutes(&sources, &grid, params.mode)
+    });
+    let straight = StraightLine {
+        model: TravelModel::default(),
+    };
+    let sl = timed("coverage by straight line (same grid)", || {
+        compute(&grid, &snapshot, &[], &straight, params, None)
+    });
+    let t = &cov.total;
+    println!(
+        "coverage of {code}: {} cells; network covers {} ({:.2} % of the accessible area), {} without road access; straight line covers {} ({:.2} %)",
+        t.cells,
+        t.covered_cells,
+        100.0 * t.covered_share,
+        t.no_access_cells.unwrap_or(0),
+        sl.total.covered_cells,
+        100.0 * sl.total.covered_share
+    );
 }

@@ -170,11 +170,19 @@ pub async fn run_coverage(args: CoverageArgs) -> anyhow::Result<()> {
     store.close().await;
     let (regions, index, demand_data) = loaded?;
 
-    let service = Arc::new(CoverageService::new(
-        Arc::new(StraightLine { model }),
-        regions,
-        demand_data,
-    ));
+    let mut service = CoverageService::new(Arc::new(StraightLine { model }), regions, demand_data);
+    if let Some(path) = args.osm.clone() {
+        let (roads, _) = tokio::task::spawn_blocking(move || {
+            crate::network::roads::Roads::load(&path, &model)
+                .with_context(|| format!("loading the road network of {}", path.display()))
+        })
+        .await
+        .context("the road network loader stopped")??;
+        service = service.with_network(Arc::new(
+            crate::coverage::network_travel::NetworkTravel::new(Arc::new(roads)),
+        ));
+    }
+    let service = Arc::new(service);
     let params = Params {
         mode: args.mode,
         minutes: args.minutes,
@@ -200,7 +208,7 @@ pub async fn run_coverage(args: CoverageArgs) -> anyhow::Result<()> {
         area: service.describe_area(area),
         params,
         res: args.res,
-        travel: service.travel_name(),
+        travel: result.travel.as_str(),
         created_at: chrono::Utc::now(),
     };
     let format = coverage_export::write_coverage(&args.out, args.force, &result, &run).await?;
@@ -209,11 +217,16 @@ pub async fn run_coverage(args: CoverageArgs) -> anyhow::Result<()> {
         Some(name) => format!("{} {name}", run.area_key()),
         None => run.area_key(),
     };
+    let no_access = t
+        .no_access_km2
+        .map(|km2| format!(", {km2} km² without road access"))
+        .unwrap_or_default();
     eprintln!(
-        "{label} ({} {} min, res {}): {:.1}% covered, {} km² uncovered, {} cells, {} ms; wrote {} to {}",
+        "{label} ({} {} min, res {}, {}): {:.1}% covered, {} km² uncovered{no_access}, {} cells, {} ms; wrote {} to {}",
         if args.mode == crate::domain::Mode::Walk { "walk" } else { "ebike" },
         args.minutes,
         args.res,
+        result.travel.as_str(),
         t.covered_share * 100.0,
         t.uncovered_km2,
         t.cells,

@@ -562,6 +562,10 @@ pub struct CoverageArgs {
     /// Replace `--out` if it exists.
     #[arg(long)]
     pub force: bool,
+    /// An OpenStreetMap extract (.osm.pbf): minutes on its roads instead of straight lines
+    /// (as `serve --osm`; cells with no road within 300 m are counted apart).
+    #[arg(long, env = "YIZHAN_OSM")]
+    pub osm: Option<PathBuf>,
     /// Speeds, detour and time zone (as `serve` takes them).
     #[command(flatten)]
     pub travel: TravelArgs,

@@ -1,6 +1,7 @@
 //! Building the application: open the store, migrate, seed if empty, build the index, bind.
 
 use crate::config::ServeArgs;
+use crate::coverage::network_travel::NetworkTravel;
 use crate::coverage::queries::QueryCounter;
 use crate::coverage::service::{CoverageService, DemandData};
 use crate::coverage::travel::StraightLine;
@@ -108,11 +109,24 @@ impl Application {
                 .context("loading query-origin counts")?,
             1,
         );
-        let coverage = Arc::new(CoverageService::new(
-            Arc::new(StraightLine { model: travel }),
-            regions,
-            demand,
-        ));
+        let roads = match args.osm.clone() {
+            Some(path) => {
+                let (roads, _) = tokio::task::spawn_blocking(move || {
+                    crate::network::roads::Roads::load(&path, &travel)
+                        .with_context(|| format!("loading the road network of {}", path.display()))
+                })
+                .await
+                .context("the road network loader panicked")??;
+                Some(Arc::new(roads))
+            }
+            None => None,
+        };
+        let mut coverage =
+            CoverageService::new(Arc::new(StraightLine { model: travel }), regions, demand);
+        if let Some(roads) = &roads {
+            coverage = coverage.with_network(Arc::new(NetworkTravel::new(roads.clone())));
+        }
+        let coverage = Arc::new(coverage);
         let query_counter = args.demand_from_queries.then(|| {
             let counter = Arc::new(QueryCounter::default());
             crate::coverage::queries::spawn_flusher(
@@ -132,18 +146,6 @@ impl Application {
         );
         let geoip = match &args.geoip_db {
             Some(path) => Some(Arc::new(GeoIp::open(path)?)),
-            None => None,
-        };
-        let roads = match args.osm.clone() {
-            Some(path) => {
-                let (roads, _) = tokio::task::spawn_blocking(move || {
-                    crate::network::roads::Roads::load(&path, &travel)
-                        .with_context(|| format!("loading the road network of {}", path.display()))
-                })
-                .await
-                .context("the road network loader panicked")??;
-                Some(Arc::new(roads))
-            }
             None => None,
         };
         let state = AppState {

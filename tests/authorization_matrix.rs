@@ -178,6 +178,11 @@ const TABLE: &[Row] = &[
         "the world tile",
         [200, 200, 200, 200, 200],
     ),
+    row(
+        "GET /api/v1/tiles/roads/{z}/{x}/{y}.mvt",
+        "no network loaded: empty for everyone",
+        [204, 204, 204, 204, 204],
+    ),
     row("GET /ogc", "", [200, 200, 200, 200, 200]),
     row("GET /ogc/conformance", "", [200, 200, 200, 200, 200]),
     row("GET /ogc/collections", "", [200, 200, 200, 200, 200]),
@@ -329,6 +334,12 @@ async fn perform(w: &World, r: &Row, who: Who) -> StatusCode {
         ("GET /api/v1/tiles/{z}/{x}/{y}.mvt", _) => {
             (Method::GET, "/api/v1/tiles/0/0/0.mvt".into(), None, None)
         }
+        ("GET /api/v1/tiles/roads/{z}/{x}/{y}.mvt", _) => (
+            Method::GET,
+            "/api/v1/tiles/roads/14/13463/6814.mvt".into(),
+            None,
+            None,
+        ),
         ("GET /ogc", _) => (Method::GET, "/ogc".into(), None, None),
         ("GET /ogc/conformance", _) => (Method::GET, "/ogc/conformance".into(), None, None),
         ("GET /ogc/collections", _) => (Method::GET, "/ogc/collections".into(), None, None),

@@ -25,6 +25,7 @@ async fn yizhan(args: &[&str], database_url: &str) -> Output {
         "YIZHAN_EBIKE_KMH",
         "YIZHAN_DETOUR",
         "YIZHAN_TZ",
+        "YIZHAN_OSM",
     ] {
         cmd.env_remove(var);
     }

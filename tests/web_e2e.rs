@@ -171,12 +171,23 @@ async fn browser_tests_pass_against_the_real_server() {
     })
     .await;
 
+    // A third with a road network (Helsinki's: nowhere near Jiangxi), for the planner's 直线/路网.
+    let osm_dir = tempfile::tempdir().expect("a temporary directory");
+    let osm = osm_dir.path().join("Helsinki.osm.pbf");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/osm/Helsinki.osm.pbf"),
+        &osm,
+    )
+    .expect("copying the extract");
+    let network_app = spawn_app_with(|a| a.osm = Some(osm.clone())).await;
+
     let mut node = tokio::process::Command::new("node");
     node.arg("--test")
         .arg("web/tests/")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("YIZHAN_URL", &app.base_url)
         .env("YIZHAN_BASEMAP_APP_URL", &basemap_app.base_url)
+        .env("YIZHAN_NETWORK_APP_URL", &network_app.base_url)
         .env("CHROMIUM", chromium())
         .env("YIZHAN_MANAGER_LOGIN", MANAGER_LOGIN)
         .env("YIZHAN_MANAGER_PASSWORD", PASSWORD)

@@ -17,12 +17,17 @@ pub struct Gap {
     pub outline: geo::MultiPolygon<f64>,
 }
 
-/// Dissolves the uncovered cells of every county (one county per thread at a time).
-pub fn gaps(grid: &Grid, covered: &[bool]) -> Vec<Gap> {
+/// Dissolves the uncovered cells of every county (one county per thread at a time); cells
+/// without road access (`access` false) are not gaps.
+pub fn gaps(grid: &Grid, covered: &[bool], access: &[bool]) -> Vec<Gap> {
     let groups = grid.counties.len() + 1;
     let mut cells: Vec<Vec<CellIndex>> = vec![Vec::new(); groups];
     let mut area = vec![0.0f64; groups];
-    for (i, _) in covered.iter().enumerate().filter(|(_, &c)| !c) {
+    for (i, _) in covered
+        .iter()
+        .enumerate()
+        .filter(|&(i, &c)| !c && access[i])
+    {
         let g = usize::from(grid.county[i]).min(groups - 1);
         cells[g].push(grid.cells[i]);
         area[g] += f64::from(grid.area_km2[i]);

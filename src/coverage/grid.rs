@@ -33,6 +33,9 @@ pub struct County {
 /// Every cell of a region at one resolution.
 #[derive(Debug)]
 pub struct Grid {
+    /// Unique among the grids this process made (keys caches derived from a grid, such as
+    /// the cell centres snapped to roads).
+    pub id: u64,
     /// The resolution.
     pub res: Resolution,
     /// The cells, in bin order.
@@ -328,7 +331,9 @@ impl Grid {
             .map(|(i, &c)| (u64::from(c), i as u32))
             .collect();
         by_cell.sort_unstable();
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Grid {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             res,
             cells,
             centres,

@@ -11,6 +11,8 @@ pub mod cache;
 pub mod gaps;
 /// The H3 cells of a region, binned for neighbourhood queries.
 pub mod grid;
+/// Minutes on the road network (cells snapped like riders; no road, no access).
+pub mod network_travel;
 /// Counting nearest-query origins per H3 cell (opt-in demand).
 pub mod queries;
 /// The service the HTTP endpoints and the CLI share: regions, demand, caches.
@@ -62,13 +64,20 @@ pub struct Figures {
     pub cells: u64,
     /// Of which covered.
     pub covered_cells: u64,
+    /// Of which without road access (no road within 300 m of the centre: neither covered
+    /// nor uncovered). Only with network travel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_access_cells: Option<u64>,
     /// Area of the cells, km².
     pub area_km2: f64,
     /// Covered area, km².
     pub covered_km2: f64,
-    /// Uncovered area, km².
+    /// Uncovered area (with road access), km².
     pub uncovered_km2: f64,
-    /// Covered share of the area, 0–1.
+    /// Area without road access, km² (only with network travel).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_access_km2: Option<f64>,
+    /// Covered share of the area with road access (all of it for straight lines), 0–1.
     pub covered_share: f64,
     /// Stations counted (whose position lies in a cell of this county).
     pub stations: u64,
@@ -89,8 +98,10 @@ pub struct Figures {
 struct Sums {
     cells: u64,
     covered_cells: u64,
+    no_access_cells: u64,
     area: f64,
     covered_area: f64,
+    no_access_area: f64,
     stations: u64,
     demand: f64,
     covered_demand: f64,
@@ -100,25 +111,30 @@ impl Sums {
     fn add(&mut self, o: &Sums) {
         self.cells += o.cells;
         self.covered_cells += o.covered_cells;
+        self.no_access_cells += o.no_access_cells;
         self.area += o.area;
         self.covered_area += o.covered_area;
+        self.no_access_area += o.no_access_area;
         self.stations += o.stations;
         self.demand += o.demand;
         self.covered_demand += o.covered_demand;
     }
 
-    fn figures(&self, with_demand: bool) -> Figures {
+    fn figures(&self, with_demand: bool, with_access: bool) -> Figures {
         let round = |v: f64, d: i32| (v * 10f64.powi(d)).round() / 10f64.powi(d);
         let share = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        let accessible = self.area - self.no_access_area;
         Figures {
             adcode: None,
             name: None,
             cells: self.cells,
             covered_cells: self.covered_cells,
+            no_access_cells: with_access.then_some(self.no_access_cells),
             area_km2: round(self.area, 3),
             covered_km2: round(self.covered_area, 3),
-            uncovered_km2: round(self.area - self.covered_area, 3),
-            covered_share: round(share(self.covered_area, self.area), 6),
+            uncovered_km2: round(accessible - self.covered_area, 3),
+            no_access_km2: with_access.then_some(round(self.no_access_area, 3)),
+            covered_share: round(share(self.covered_area, accessible), 6),
             stations: self.stations,
             stations_per_10km2: round(share(self.stations as f64 * 10.0, self.area), 4),
             demand: with_demand.then_some(round(self.demand, 3)),
@@ -165,10 +181,13 @@ impl CellWeights {
 /// One coverage computation's results.
 #[derive(Debug)]
 pub struct Coverage {
-    /// Minutes from each cell to its nearest station (grid order; infinite when none).
+    /// Minutes from each cell to its nearest station (grid order; infinite when none, NaN
+    /// without road access).
     pub minutes: Vec<f32>,
     /// Whether each cell is covered.
     pub covered: Vec<bool>,
+    /// Whether each cell can be placed by the travel model (false: no road access).
+    pub access: Vec<bool>,
     /// Per county, in the grid's county order (counties without a cell are left out).
     pub counties: Vec<Figures>,
     /// The whole region.
@@ -189,27 +208,38 @@ pub fn compute(
     let sources = Sources { snapshot, extra };
     let minutes = travel.nearest_minutes(&sources, grid, params.mode);
     let covered: Vec<bool> = minutes.iter().map(|&m| m <= params.minutes).collect();
+    let access: Vec<bool> = minutes.iter().map(|m| !m.is_nan()).collect();
+    let with_access = travel.has_access_limits();
     let station_positions = snapshot
         .all()
         .into_iter()
         .map(|s| s.location)
         .chain(extra.iter().copied())
         .collect::<Vec<_>>();
-    let (counties, total) = figures(grid, &covered, &station_positions, demand);
-    let gaps = gaps::gaps(grid, &covered);
+    let (counties, total) = figures(
+        grid,
+        &covered,
+        with_access.then_some(&access[..]),
+        &station_positions,
+        demand,
+    );
+    let gaps = gaps::gaps(grid, &covered, &access);
     Coverage {
         minutes: minutes.into_iter().map(|m| m as f32).collect(),
         covered,
+        access,
         counties,
         total,
         gaps,
     }
 }
 
-/// County rows and the total, from the covered flags.
+/// County rows and the total, from the covered flags (and, when the travel model may lack
+/// road access, which cells have it: the others count apart).
 pub fn figures(
     grid: &Grid,
     covered: &[bool],
+    access: Option<&[bool]>,
     stations: &[LonLat],
     demand: Option<&CellWeights>,
 ) -> (Vec<Figures>, Figures) {
@@ -233,6 +263,9 @@ pub fn figures(
             s.covered_cells += 1;
             s.covered_area += a;
             s.covered_demand += d;
+        } else if access.is_some_and(|x| !x[i]) {
+            s.no_access_cells += 1;
+            s.no_access_area += a;
         }
     }
     for p in stations {
@@ -241,6 +274,7 @@ pub fn figures(
         }
     }
     let with_demand = demand.is_some();
+    let with_access = access.is_some();
     let mut total = Sums::default();
     for s in &sums {
         total.add(s);
@@ -253,8 +287,8 @@ pub fn figures(
         .map(|(k, c)| Figures {
             adcode: Some(c.adcode),
             name: Some(c.name.clone()),
-            ..sums[k].figures(with_demand)
+            ..sums[k].figures(with_demand, with_access)
         })
         .collect();
-    (counties, total.figures(with_demand))
+    (counties, total.figures(with_demand, with_access))
 }

@@ -4,7 +4,7 @@
 use super::cache::Lru;
 use super::grid::{Grid, GridError};
 use super::suggest::{suggest, Suggestion};
-use super::travel::TravelTimes;
+use super::travel::{TravelKind, TravelTimes};
 use super::{compute, CellWeights, Coverage, Figures, Params};
 use crate::domain::demand::{DemandCell, QUERY_DEMAND_MIN_COUNT};
 use crate::domain::{Adcode, BBox, LonLat, Region, RegionSet};
@@ -67,6 +67,9 @@ pub enum CoverageError {
     /// The grid could not be made.
     #[error(transparent)]
     Grid(#[from] GridError),
+    /// Network travel asked for, and no road network is loaded.
+    #[error("travel=network needs a road network: start the service with --osm FILE.osm.pbf (YIZHAN_OSM), or use travel=straight_line")]
+    NoNetwork,
 }
 
 /// One answered coverage question, kept in the cache.
@@ -74,6 +77,8 @@ pub enum CoverageError {
 pub struct CoverageResult {
     /// The grid it was measured on.
     pub grid: Arc<Grid>,
+    /// The travel model the minutes come from.
+    pub travel: TravelKind,
     /// Cells, minutes, flags and figures.
     pub coverage: Coverage,
     /// County rows sorted worst first (lowest covered share, then most uncovered km²).
@@ -145,6 +150,7 @@ impl DemandData {
 /// Cache key of a result.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ResultKey {
+    travel: TravelKind,
     area: Area,
     res: u8,
     mode: crate::domain::Mode,
@@ -168,6 +174,7 @@ const FOLD_WHEN_OVERLAY_CELLS_PER_STATION: usize = 4;
 /// Regions, demand, the travel model and the caches: what the coverage endpoints and the CLI use.
 pub struct CoverageService {
     travel: Arc<dyn TravelTimes>,
+    network: Option<Arc<dyn TravelTimes>>,
     regions: Arc<RegionSet>,
     demand: ArcSwap<DemandData>,
     grids: Lru<(Area, u8), Grid>,
@@ -193,6 +200,7 @@ impl CoverageService {
     pub fn new(travel: Arc<dyn TravelTimes>, regions: RegionSet, demand: DemandData) -> Self {
         Self {
             travel,
+            network: None,
             regions: Arc::new(regions),
             demand: ArcSwap::from_pointee(demand),
             grids: Lru::new(GRID_CACHE),
@@ -202,14 +210,48 @@ impl CoverageService {
         }
     }
 
-    /// The travel model's name.
+    /// The same service measuring on a road network too (`network` answers
+    /// [`TravelKind::Network`] and becomes the default).
+    pub fn with_network(mut self, network: Arc<dyn TravelTimes>) -> Self {
+        self.network = Some(network);
+        self
+    }
+
+    /// Whether a road network is loaded.
+    pub fn has_network(&self) -> bool {
+        self.network.is_some()
+    }
+
+    /// The travel model used when a question names none: the network when one is loaded.
+    pub fn default_travel(&self) -> TravelKind {
+        if self.network.is_some() {
+            TravelKind::Network
+        } else {
+            TravelKind::StraightLine
+        }
+    }
+
+    /// The model of a kind, or [`CoverageError::NoNetwork`].
+    pub fn travel(&self, kind: TravelKind) -> Result<&Arc<dyn TravelTimes>, CoverageError> {
+        match kind {
+            TravelKind::StraightLine => Ok(&self.travel),
+            TravelKind::Network => self.network.as_ref().ok_or(CoverageError::NoNetwork),
+        }
+    }
+
+    /// The default travel model's name.
     pub fn travel_name(&self) -> &'static str {
-        self.travel.name()
+        self.default_travel().as_str()
     }
 
     /// The straight-line radius of `minutes`, when the travel model has one.
-    pub fn reach_m(&self, mode: crate::domain::Mode, minutes: f64) -> Option<f64> {
-        self.travel.reach_m(mode, minutes)
+    pub fn reach_m(
+        &self,
+        kind: TravelKind,
+        mode: crate::domain::Mode,
+        minutes: f64,
+    ) -> Option<f64> {
+        self.travel(kind).ok()?.reach_m(mode, minutes)
     }
 
     /// The regions known.
@@ -321,8 +363,7 @@ impl CoverageService {
         s
     }
 
-    /// Coverage of an area (cached per station data version), or as if `extra` stations
-    /// existed (never cached). Blocking: call it from a blocking thread.
+    /// Coverage of an area by the default travel model (see [`Self::coverage_by`]).
     pub fn coverage(
         &self,
         area: Area,
@@ -332,9 +373,28 @@ impl CoverageService {
         demand: Option<DemandSource>,
         extra: &[LonLat],
     ) -> Result<(Arc<CoverageResult>, bool), CoverageError> {
+        let travel = self.default_travel();
+        self.coverage_by(travel, area, res, params, snapshot, demand, extra)
+    }
+
+    /// Coverage of an area by a travel model (cached per station data version), or as if
+    /// `extra` stations existed (never cached). Blocking: call it from a blocking thread.
+    #[allow(clippy::too_many_arguments)]
+    pub fn coverage_by(
+        &self,
+        travel: TravelKind,
+        area: Area,
+        res: Resolution,
+        params: Params,
+        snapshot: &Arc<Snapshot>,
+        demand: Option<DemandSource>,
+        extra: &[LonLat],
+    ) -> Result<(Arc<CoverageResult>, bool), CoverageError> {
+        let model = self.travel(travel)?.clone();
         let demand_data = self.demand.load_full();
         let demand = demand.filter(|d| demand_data.has(*d));
         let key = ResultKey {
+            travel,
             area,
             res: u8::from(res),
             mode: params.mode,
@@ -356,7 +416,7 @@ impl CoverageService {
             &grid,
             &sources,
             extra,
-            self.travel.as_ref(),
+            model.as_ref(),
             params,
             weights.as_ref(),
         );
@@ -370,6 +430,7 @@ impl CoverageService {
         let gaps_geojson = super::gaps::gaps_geojson(&grid, &coverage.gaps);
         let result = Arc::new(CoverageResult {
             grid,
+            travel,
             coverage,
             counties_worst_first: worst,
             gaps_geojson,
@@ -406,9 +467,11 @@ impl CoverageService {
             (Some(d), true) => d.clone(),
             _ => grid.area_km2.iter().map(|&a| f64::from(a)).collect(),
         };
+        // A result exists only for a model the service has.
+        let model = self.travel(result.travel).unwrap_or(&self.travel);
         suggest(
             grid,
-            self.travel.as_ref(),
+            model.as_ref(),
             params,
             &result.coverage.covered,
             &weight,

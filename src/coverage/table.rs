@@ -72,6 +72,12 @@ const AREA_COLUMNS: [FigureColumn; 8] = [
     }),
 ];
 
+/// The columns added when the travel model may lack road access (network travel).
+const ACCESS_COLUMNS: [FigureColumn; 2] = [
+    count("no_access_cells", |f| f.no_access_cells.map(Figure::Count)),
+    measure("no_access_km2", |f| f.no_access_km2.map(Figure::Measure)),
+];
+
 /// The columns added when demand weighed the cells.
 const DEMAND_COLUMNS: [FigureColumn; 3] = [
     measure("demand", |f| f.demand.map(Figure::Measure)),
@@ -82,8 +88,11 @@ const DEMAND_COLUMNS: [FigureColumn; 3] = [
 ];
 
 /// The figure columns of a result's rows (after `adcode` and `name`), in table order.
-pub fn figure_columns(with_demand: bool) -> Vec<FigureColumn> {
+pub fn figure_columns(with_demand: bool, with_access: bool) -> Vec<FigureColumn> {
     let mut columns = AREA_COLUMNS.to_vec();
+    if with_access {
+        columns.extend(ACCESS_COLUMNS);
+    }
     if with_demand {
         columns.extend(DEMAND_COLUMNS);
     }
@@ -97,6 +106,7 @@ pub fn counties_csv(r: &CoverageResult) -> Result<String, csv::Error> {
         &r.counties_worst_first,
         &r.coverage.total,
         r.demand.is_some(),
+        r.coverage.total.no_access_cells.is_some(),
     )
 }
 
@@ -105,8 +115,9 @@ fn table_csv(
     counties: &[Figures],
     total: &Figures,
     with_demand: bool,
+    with_access: bool,
 ) -> Result<String, csv::Error> {
-    let columns = figure_columns(with_demand);
+    let columns = figure_columns(with_demand, with_access);
     let mut w = csv::Writer::from_writer(Vec::new());
     let header = ["adcode", "name"]
         .into_iter()
@@ -150,7 +161,12 @@ mod tests {
 
     #[test]
     fn demand_columns_come_only_with_demand() {
-        let names = |d| figure_columns(d).iter().map(|c| c.name).collect::<Vec<_>>();
+        let names = |d| {
+            figure_columns(d, false)
+                .iter()
+                .map(|c| c.name)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(names(false).len(), 8);
         assert_eq!(
             names(true)[8..],
@@ -160,7 +176,7 @@ mod tests {
             demand: Some(2.5),
             ..Figures::default()
         };
-        let cols = figure_columns(true);
+        let cols = figure_columns(true, false);
         assert_eq!((cols[8].get)(&f), Some(Figure::Measure(2.5)));
         assert_eq!((cols[9].get)(&f), None);
         assert!(cols[0].is_count && !cols[2].is_count);
@@ -175,7 +191,7 @@ mod tests {
             covered_share: -0.0,
             ..Figures::default()
         };
-        let text = table_csv(&[county], &Figures::default(), false).unwrap();
+        let text = table_csv(&[county], &Figures::default(), false, false).unwrap();
         let mut rows = csv::Reader::from_reader(text.as_bytes()).into_records();
         let first = rows.next().unwrap().unwrap();
         assert_eq!(&first[0], "360102");

@@ -1,6 +1,6 @@
-//! Travel times between outdoor workers and stations, behind one trait: straight-line today
-//! (geodesic distance × detour ÷ speed, the same model as the nearest API); a road network
-//! implements the same trait later and coverage does not change.
+//! Travel times between outdoor workers and stations, behind one trait: the straight line
+//! (geodesic distance × detour ÷ speed, the same model as the nearest API) here, the road
+//! network in [`super::network_travel`]. Coverage only sees minutes.
 
 use super::grid::Grid;
 use super::MAX_COVERAGE_MINUTES;
@@ -24,7 +24,8 @@ pub trait TravelTimes: Send + Sync {
 
     /// Minutes from each cell centre of `grid` to its nearest source, by `mode`
     /// (`f64::INFINITY` where none can be reached within [`MAX_COVERAGE_MINUTES`]), in grid
-    /// order.
+    /// order. [`NO_ROAD_ACCESS`] (NaN) marks a cell the model cannot place at all (no road
+    /// within reach of its centre): neither covered nor uncovered.
     fn nearest_minutes(&self, sources: &Sources<'_>, grid: &Grid, mode: Mode) -> Vec<f64>;
 
     /// Calls `found(position, minutes)` for every cell of `grid` whose centre is within `limit`
@@ -40,11 +41,39 @@ pub trait TravelTimes: Send + Sync {
         found: &mut dyn FnMut(usize, f64),
     );
 
+    /// Whether some cells may have [`NO_ROAD_ACCESS`] (the figures then report them apart).
+    fn has_access_limits(&self) -> bool {
+        false
+    }
+
     /// The straight-line radius `minutes` stands for, when the model has one (for display).
     fn reach_m(&self, _mode: Mode, _minutes: f64) -> Option<f64> {
         None
     }
 }
+
+/// Which travel model a coverage question uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TravelKind {
+    /// Geodesic distance × detour ÷ speed.
+    StraightLine,
+    /// The road network of the loaded extract.
+    Network,
+}
+
+impl TravelKind {
+    /// The name used in queries, replies and cache keys.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TravelKind::StraightLine => "straight_line",
+            TravelKind::Network => "network",
+        }
+    }
+}
+
+/// The minutes of a cell with no road within reach of its centre (see
+/// [`TravelTimes::nearest_minutes`]); test with `is_nan`.
+pub const NO_ROAD_ACCESS: f64 = f64::NAN;
 
 /// Straight-line travel: geodesic distance on WGS-84 × detour ÷ speed.
 #[derive(Debug, Clone, Copy)]

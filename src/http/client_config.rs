@@ -36,6 +36,9 @@ pub struct ClientConfig {
     /// The zoom from which vector tiles carry single stations (below it, clusters), as the
     /// TileJSON's `maxzoom` says: here so the page need not fetch that document too.
     pub tiles_points_zoom: u8,
+    /// True when a road network is loaded (`serve --osm`): coverage can be measured on it
+    /// (`travel=network`, the default then) and the planner offers 直线/路网.
+    pub road_network: bool,
 }
 
 /// A raster tile layer, as Leaflet's `L.tileLayer` takes it.
@@ -87,6 +90,7 @@ pub async fn client_config(
     State(config): State<Arc<ApiConfig>>,
     State(geoip): State<Option<Arc<GeoIp>>>,
     State(tiles): State<Arc<TileService>>,
+    State(roads): State<Option<Arc<crate::network::roads::Roads>>>,
 ) -> impl IntoResponse {
     let reply = ClientConfig {
         geoip: geoip.is_some(),
@@ -97,6 +101,7 @@ pub async fn client_config(
             detour: config.travel.detour,
         },
         tiles_points_zoom: tiles.points_zoom(),
+        road_network: roads.is_some(),
     };
     // Revalidated on every start: a changed basemap must not wait for a cache to expire (the
     // service worker keeps a copy for starts without a signal).

@@ -6,13 +6,14 @@ use super::auth::MaybeUser;
 use super::extract::{ApiJson, ApiQuery};
 use super::openapi::{
     AdcodeSchema, BboxSchema, CrsSchema, DemandSchema, FormatSchema, ModeSchema, OpenSchema,
-    WeightSchema,
+    TravelOneSchema, TravelSchema, WeightSchema,
 };
 use super::AppState;
 use crate::coverage::service::{
     Area, CoverageError, CoverageResult, CoverageService, DemandSource,
 };
 use crate::coverage::table::counties_csv;
+use crate::coverage::travel::TravelKind;
 use crate::coverage::{Params, DEFAULT_RES};
 pub use crate::coverage::{ATTRIBUTION, MAX_COVERAGE_MINUTES};
 use crate::domain::{Account, Adcode, BBox, Crs, LonLat, Mode, Role};
@@ -39,6 +40,10 @@ pub const OPEN_VALUES: [&str; 2] = ["any", "24h"];
 pub const FORMATS: [&str; 3] = ["json", "cells", "csv"];
 /// What `demand` takes.
 pub const DEMAND_VALUES: [&str; 3] = ["import", "queries", "none"];
+/// What `travel` takes on `GET /api/v1/coverage`.
+pub const TRAVEL_VALUES: [&str; 3] = ["network", "straight_line", "both"];
+/// What `travel` takes where one model answers (suggestions, what-if).
+pub const TRAVEL_ONE_VALUES: [&str; 2] = ["network", "straight_line"];
 /// What `weight` takes.
 pub const WEIGHTS: [&str; 2] = ["area", "demand"];
 /// How long a coverage request waits for the computation slot before a 503.
@@ -85,6 +90,11 @@ pub struct CoverageParams {
     /// `import` and `queries` need a planner or admin.
     #[param(value_type = Option<DemandSchema>, inline)]
     demand: Option<String>,
+    /// How minutes are measured: `network` (the roads of the extract the service loaded;
+    /// the default when one is loaded, else a 400), `straight_line` (the default without
+    /// one) or `both` (`format=json` only: the figures and gaps of each under `by_travel`).
+    #[param(value_type = Option<TravelSchema>, inline)]
+    travel: Option<String>,
 }
 
 impl CoverageParams {
@@ -135,6 +145,10 @@ pub struct SuggestionParams {
     /// Maximise covered `area` (default) or `demand` (planner or admin).
     #[param(value_type = Option<WeightSchema>, inline)]
     weight: Option<String>,
+    /// How minutes are measured: `network` (default when a road network is loaded, else a
+    /// 400) or `straight_line` (default without one).
+    #[param(value_type = Option<TravelOneSchema>, inline)]
+    travel: Option<String>,
 }
 
 impl SuggestionParams {
@@ -173,6 +187,47 @@ fn parse_f64(name: &str, s: &str) -> Result<f64> {
                 format!("{name} must be a number, got {s:?}"),
             )
         })
+}
+
+/// Which travel models a question asks for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TravelAsk {
+    /// One model.
+    One(TravelKind),
+    /// The network and the straight line side by side.
+    Both,
+}
+
+/// Parses `travel` (default: the network when one is loaded); `both` only where `allow_both`.
+fn parse_travel(
+    travel: Option<&str>,
+    service: &CoverageService,
+    allow_both: bool,
+) -> Result<TravelAsk> {
+    let ask = match travel {
+        None => TravelAsk::One(service.default_travel()),
+        Some("straight_line") => TravelAsk::One(TravelKind::StraightLine),
+        Some("network") => TravelAsk::One(TravelKind::Network),
+        Some("both") if allow_both => TravelAsk::Both,
+        Some(t) => {
+            let allowed = if allow_both {
+                "network, straight_line or both"
+            } else {
+                "network or straight_line"
+            };
+            return Err(Error::bad_request(
+                "invalid_travel",
+                format!("travel must be {allowed}, got {t:?}"),
+            ));
+        }
+    };
+    if ask != TravelAsk::One(TravelKind::StraightLine) && !service.has_network() {
+        return Err(Error::bad_request(
+            "network_unavailable",
+            CoverageError::NoNetwork.to_string(),
+        ));
+    }
+    Ok(ask)
 }
 
 fn parse_area(region: Option<&str>, bbox: Option<&str>) -> Result<Area> {
@@ -312,6 +367,7 @@ impl From<CoverageError> for Error {
             CoverageError::Grid(crate::coverage::grid::GridError::TooLarge { .. }) => {
                 Error::bad_request("region_too_large", e.to_string())
             }
+            CoverageError::NoNetwork => Error::bad_request("network_unavailable", e.to_string()),
             CoverageError::Grid(g) => Error::Internal(anyhow::anyhow!(g)),
         }
     }
@@ -321,6 +377,7 @@ impl From<CoverageError> for Error {
 async fn measure(
     service: Arc<CoverageService>,
     index: &StationIndex,
+    travel: TravelKind,
     ask: &Ask,
     demand: Option<DemandSource>,
     extra: Vec<LonLat>,
@@ -336,7 +393,7 @@ async fn measure(
             retry_after_s: 10,
         })?;
     let out = tokio::task::spawn_blocking(move || {
-        service.coverage(area, res, params, &snapshot, demand, &extra)
+        service.coverage_by(travel, area, res, params, &snapshot, demand, &extra)
     })
     .await
     .map_err(|e| Error::Internal(anyhow::anyhow!("coverage task: {e}")))??;
@@ -350,35 +407,59 @@ fn coverage_body(
     r: &CoverageResult,
     cached: bool,
 ) -> serde_json::Value {
-    let reach_m = service.reach_m(ask.params.mode, ask.params.minutes);
-    let gaps: Box<RawValue> = RawValue::from_string(r.gaps_geojson.clone())
-        .unwrap_or_else(|_| RawValue::from_string("null".into()).unwrap_or_default());
-    json!({
+    let mut body = json!({
         "region": service.describe_area(ask.area),
         "mode": ask.params.mode,
         "minutes": ask.params.minutes,
         "res": u8::from(ask.res),
         "open": if ask.params.only_24h { "24h" } else { "any" },
-        "travel": service.travel_name(),
-        "reach_m": reach_m,
         "demand": r.demand.map(DemandSource::as_str),
         "data_version": r.data_version,
+        "attribution": ATTRIBUTION,
+    });
+    if let (Some(b), serde_json::Value::Object(m)) = (
+        body.as_object_mut(),
+        travel_figures(service, ask, r, cached),
+    ) {
+        b.extend(m);
+    }
+    body
+}
+
+/// What one travel model measured: its name, reach, timing, figures and gaps.
+fn travel_figures(
+    service: &CoverageService,
+    ask: &Ask,
+    r: &CoverageResult,
+    cached: bool,
+) -> serde_json::Value {
+    let reach_m = service.reach_m(r.travel, ask.params.mode, ask.params.minutes);
+    let gaps: Box<RawValue> = RawValue::from_string(r.gaps_geojson.clone())
+        .unwrap_or_else(|_| RawValue::from_string("null".into()).unwrap_or_default());
+    json!({
+        "travel": r.travel.as_str(),
+        "reach_m": reach_m,
         "computed_ms": r.computed_ms,
         "cached": cached,
         "total": r.coverage.total,
         "counties": r.counties_worst_first,
         "gaps": gaps,
-        "attribution": ATTRIBUTION,
     })
 }
 
-/// Every cell's minutes as `{"cells":[{"cell","minutes","covered","county"}]}`.
+/// Every cell's minutes as `{"res","travel","cells":[{"cell","minutes","covered","county"}]}`
+/// (`covered` null and `no_road_access` true for a cell without road access).
 fn cells_body(r: &CoverageResult) -> String {
     use std::fmt::Write;
     let g = &r.grid;
     let mut out = String::with_capacity(g.len() * 64 + 64);
     out.push_str("{\"res\":");
-    let _ = write!(out, "{}", u8::from(g.res));
+    let _ = write!(
+        out,
+        "{},\"travel\":\"{}\"",
+        u8::from(g.res),
+        r.travel.as_str()
+    );
     out.push_str(",\"cells\":[");
     for i in 0..g.len() {
         if i > 0 {
@@ -395,10 +476,20 @@ fn cells_body(r: &CoverageResult) -> String {
         } else {
             "null".into()
         };
+        // A cell without road access is neither covered nor uncovered.
+        let covered = if r.coverage.access[i] {
+            if r.coverage.covered[i] {
+                "true"
+            } else {
+                "false"
+            }
+        } else {
+            "null,\"no_road_access\":true"
+        };
         let _ = write!(
             out,
-            "{{\"cell\":\"{}\",\"minutes\":{minutes},\"covered\":{},\"area_km2\":{:.6},\"county\":{county}}}",
-            g.cells[i], r.coverage.covered[i], g.area_km2[i]
+            "{{\"cell\":\"{}\",\"minutes\":{minutes},\"covered\":{covered},\"area_km2\":{:.6},\"county\":{county}}}",
+            g.cells[i], g.area_km2[i]
         );
     }
     out.push_str("]}");
@@ -412,7 +503,7 @@ fn cells_body(r: &CoverageResult) -> String {
     responses(
         (status = 200, description = "Figures per county, totals, gaps as GeoJSON MultiPolygons (or every cell with format=cells, or CSV with format=csv)",
          content((Object = "application/json"), (String = "text/csv"))),
-        (status = 400, description = "Invalid or unknown parameter, neither or both of region and bbox, or an area too large for the resolution"),
+        (status = 400, description = "Invalid or unknown parameter, neither or both of region and bbox, an area too large for the resolution, or travel=network without a road network (`network_unavailable`)"),
         (status = 401, description = "demand asked for without a session"),
         (status = 403, description = "demand asked for by a manager"),
         (status = 404, description = "Unknown region, or a region without counties"),
@@ -435,7 +526,17 @@ pub async fn get_coverage(
         ));
     }
     let demand = demand_for(&ask, user.as_ref())?;
-    let (r, cached) = measure(service.clone(), &index, &ask, demand, Vec::new()).await?;
+    let travel = match parse_travel(p.travel.as_deref(), &service, true)? {
+        TravelAsk::One(kind) => kind,
+        TravelAsk::Both if format != "json" => {
+            return Err(Error::bad_request(
+                "invalid_travel",
+                format!("travel=both answers in format=json only, got format={format}"),
+            ))
+        }
+        TravelAsk::Both => return coverage_both(service, &index, &ask, demand).await,
+    };
+    let (r, cached) = measure(service.clone(), &index, travel, &ask, demand, Vec::new()).await?;
     Ok(match format {
         "csv" => (
             [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
@@ -450,6 +551,33 @@ pub async fn get_coverage(
         }
         _ => axum::Json(coverage_body(&service, &ask, &r, cached)).into_response(),
     })
+}
+
+/// Coverage by the network and by the straight line side by side: the shared fields once,
+/// `"travel":"both"`, and each model's figures and gaps under `by_travel`.
+async fn coverage_both(
+    service: Arc<CoverageService>,
+    index: &StationIndex,
+    ask: &Ask,
+    demand: Option<DemandSource>,
+) -> Result<Response> {
+    let mut body = json!({});
+    let mut by_travel = serde_json::Map::new();
+    for kind in [TravelKind::Network, TravelKind::StraightLine] {
+        let (r, cached) = measure(service.clone(), index, kind, ask, demand, Vec::new()).await?;
+        let mut one = coverage_body(&service, ask, &r, cached);
+        let figures = travel_figures(&service, ask, &r, cached);
+        if let (Some(o), serde_json::Value::Object(f)) = (one.as_object_mut(), &figures) {
+            for k in f.keys() {
+                o.remove(k);
+            }
+        }
+        body = one;
+        by_travel.insert(kind.as_str().to_string(), figures);
+    }
+    body["travel"] = json!("both");
+    body["by_travel"] = serde_json::Value::Object(by_travel);
+    Ok(axum::Json(body).into_response())
 }
 
 /// One suggested site.
@@ -486,7 +614,7 @@ pub struct SuggestionItem {
     params(SuggestionParams),
     responses(
         (status = 200, description = "Suggested sites with what each adds and the running totals", body = Object),
-        (status = 400, description = "Invalid or unknown parameter, neither or both of region and bbox, or an area too large for the resolution"),
+        (status = 400, description = "Invalid or unknown parameter, neither or both of region and bbox, an area too large for the resolution, or travel=network without a road network (`network_unavailable`)"),
         (status = 401, description = "weight=demand or demand asked for without a session"),
         (status = 403, description = "weight=demand or demand asked for by a manager"),
         (status = 404, description = "Unknown region, or a region without counties"),
@@ -533,7 +661,13 @@ pub async fn coverage_suggestions(
     if by_demand && demand.is_none() {
         demand = Some(DemandSource::Imported);
     }
-    let (r, _) = measure(service.clone(), &index, &ask, demand, Vec::new()).await?;
+    let TravelAsk::One(travel) = parse_travel(p.travel.as_deref(), &service, false)? else {
+        return Err(Error::bad_request(
+            "invalid_travel",
+            "travel=both is for GET /api/v1/coverage",
+        ));
+    };
+    let (r, _) = measure(service.clone(), &index, travel, &ask, demand, Vec::new()).await?;
     if by_demand && r.demand.is_none() {
         return Err(Error::Conflict {
             code: "no_demand",
@@ -578,7 +712,7 @@ pub async fn coverage_suggestions(
         "minutes": ask.params.minutes,
         "res": u8::from(ask.res),
         "open": if ask.params.only_24h { "24h" } else { "any" },
-        "travel": service.travel_name(),
+        "travel": r.travel.as_str(),
         "weight": if by_demand { "demand" } else { "area" },
         "demand": r.demand.map(DemandSource::as_str),
         "k": k,
@@ -631,6 +765,9 @@ pub struct WhatIfRequest {
     /// Coordinate system of the stations (default `wgs84`).
     #[schema(value_type = Option<CrsSchema>)]
     pub crs: Option<String>,
+    /// `network` (default when a road network is loaded, else a 400) or `straight_line`.
+    #[schema(value_type = Option<TravelOneSchema>)]
+    pub travel: Option<String>,
     /// Stations as if they existed; nothing is saved.
     #[schema(min_items = 1, max_items = 100)]
     pub stations: Vec<HypotheticalStation>,
@@ -643,7 +780,7 @@ pub struct WhatIfRequest {
     request_body = WhatIfRequest,
     responses(
         (status = 200, description = "Coverage with the hypothetical stations, and `before`", body = Object),
-        (status = 400, description = "Invalid JSON or body, neither or both of region and bbox, or an area too large for the resolution"),
+        (status = 400, description = "Invalid JSON or body, neither or both of region and bbox, an area too large for the resolution, or travel=network without a road network (`network_unavailable`)"),
         (status = 401, description = "demand asked for without a session"),
         (status = 403, description = "demand asked for by a manager"),
         (status = 404, description = "Unknown region, or a region without counties"),
@@ -693,8 +830,14 @@ pub async fn coverage_what_if(
         .map(|s| crs.parse_point(s.lon, s.lat))
         .collect::<Result<_, _>>()?;
     let demand = demand_for(&ask, user.as_ref())?;
-    let (before, _) = measure(service.clone(), &index, &ask, demand, Vec::new()).await?;
-    let (after, _) = measure(service.clone(), &index, &ask, demand, extra.clone()).await?;
+    let TravelAsk::One(travel) = parse_travel(body.travel.as_deref(), &service, false)? else {
+        return Err(Error::bad_request(
+            "invalid_travel",
+            "travel=both is for GET /api/v1/coverage",
+        ));
+    };
+    let (before, _) = measure(service.clone(), &index, travel, &ask, demand, Vec::new()).await?;
+    let (after, _) = measure(service.clone(), &index, travel, &ask, demand, extra.clone()).await?;
     let mut reply = coverage_body(&service, &ask, &after, false);
     reply["before"] = serde_json::to_value(&before.coverage.total).unwrap_or_default();
     reply["hypothetical"] = json!(extra.len());
@@ -704,6 +847,40 @@ pub async fn coverage_what_if(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_documented_travel_is_accepted_and_network_needs_one() {
+        use crate::coverage::service::DemandData;
+        use crate::coverage::travel::StraightLine;
+        let model = || {
+            Arc::new(StraightLine {
+                model: crate::domain::TravelModel::default(),
+            })
+        };
+        let plain = CoverageService::new(model(), Default::default(), DemandData::default());
+        // Any second model stands in for a network here: only the parsing is tested.
+        let with = CoverageService::new(model(), Default::default(), DemandData::default())
+            .with_network(model());
+        for t in TRAVEL_VALUES {
+            assert!(parse_travel(Some(t), &with, true).is_ok(), "{t}");
+        }
+        for t in TRAVEL_ONE_VALUES {
+            assert!(parse_travel(Some(t), &with, false).is_ok(), "{t}");
+        }
+        assert!(parse_travel(Some("both"), &with, false).is_err());
+        assert!(parse_travel(Some("roads"), &with, true).is_err());
+        assert_eq!(
+            parse_travel(None, &with, true).ok(),
+            Some(TravelAsk::One(TravelKind::Network))
+        );
+        assert_eq!(
+            parse_travel(None, &plain, true).ok(),
+            Some(TravelAsk::One(TravelKind::StraightLine))
+        );
+        for t in ["network", "both"] {
+            assert!(parse_travel(Some(t), &plain, true).is_err(), "{t}");
+        }
+    }
 
     #[test]
     fn every_documented_value_is_accepted() {

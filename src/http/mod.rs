@@ -36,6 +36,8 @@ pub mod openapi;
 pub mod regions;
 /// `/api/v1/stations/{id}/reports…`, `/api/v1/reports`: rider problem reports (纠错).
 pub mod reports;
+/// `GET /api/v1/tiles/roads/{z}/{x}/{y}.mvt`: the loaded extract's streets as vector tiles.
+pub mod road_tiles;
 /// Refuses state-changing requests that ride on the session cookie from another site.
 pub mod same_origin;
 /// The web app's files (validators, cache policy) and gzip/brotli for every textual reply.
@@ -141,6 +143,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(demand::router())
         .merge(health::router())
         .merge(tiles::router())
+        .merge(road_tiles::router())
         .merge(ogc::router())
         .split_for_parts();
     // After the merge: these edit what the routes documented.

@@ -100,6 +100,15 @@ string_enum_schema!(
     OpenSchema => super::coverage::OPEN_VALUES
 );
 string_enum_schema!(
+    /// How coverage minutes are measured: `network` (roads of the loaded extract),
+    /// `straight_line`, or `both` (figures of the two side by side).
+    TravelSchema => super::coverage::TRAVEL_VALUES
+);
+string_enum_schema!(
+    /// How coverage minutes are measured: `network` or `straight_line`.
+    TravelOneSchema => super::coverage::TRAVEL_ONE_VALUES
+);
+string_enum_schema!(
     /// What a coverage reply is: `json`, `cells` or `csv`.
     FormatSchema => super::coverage::FORMATS
 );

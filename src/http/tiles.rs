@@ -37,13 +37,13 @@ struct TileDoc;
 
 /// A tile's `ETag`: a hash of its bytes, so it changes exactly when the tile does (a station
 /// edited, moved, retired, opened or closed) and agrees between replicas behind a balancer.
-fn etag_of(bytes: &[u8]) -> String {
+pub(crate) fn etag_of(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     format!("\"{}\"", hex::encode(&digest[..10]))
 }
 
 /// RFC 9110 §13.1.2: a list of tags, `*`, weak comparison.
-fn matches(headers: &HeaderMap, tag: &str) -> bool {
+pub(crate) fn matches(headers: &HeaderMap, tag: &str) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()

@@ -275,7 +275,10 @@ fn geopackage_contents(
     run: &RunDescription,
 ) -> (Vec<FeatureLayer>, Vec<AttributeTable>) {
     let grid = &r.grid;
-    let columns = figure_columns(r.demand.is_some());
+    let columns = figure_columns(
+        r.demand.is_some(),
+        r.coverage.total.no_access_cells.is_some(),
+    );
     let name_columns = [
         Column {
             name: "adcode",

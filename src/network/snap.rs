@@ -112,6 +112,19 @@ impl SnapIndex {
         }
     }
 
+    /// Calls `f` with every edge whose envelope meets the box `[west, south, east, north]`
+    /// (degrees; a superset of the edges crossing it, e.g. for drawing a map tile).
+    pub fn edges_in_box(&self, b: [f64; 4], mut f: impl FnMut(u32)) {
+        let lo = [b[0] as f32 - PAD_DEG, b[1] as f32 - PAD_DEG];
+        let hi = [b[2] as f32 + PAD_DEG, b[3] as f32 + PAD_DEG];
+        for entry in self
+            .tree
+            .locate_in_envelope_intersecting(&AABB::from_corners(lo, hi))
+        {
+            f(entry.data);
+        }
+    }
+
     /// Bytes held by the index (estimate: entries plus a tenth for inner nodes).
     pub fn heap_bytes(&self) -> usize {
         self.tree.size() * std::mem::size_of::<Entry>() * 11 / 10

@@ -11,6 +11,8 @@ pub mod cluster;
 pub mod encode;
 /// Tile arithmetic: lon/lat ↔ Web Mercator ↔ tile ↔ tile extent.
 pub mod grid;
+/// Line tiles of the loaded road network (the streets basemap).
+pub mod roads;
 
 use crate::domain::{AmenitySet, BBox, LonLat};
 use crate::index::Snapshot;

@@ -171,9 +171,9 @@ export async function regions(opts) {
 }
 
 /** How much of `region` lies within `minutes` of a station: totals, per-county rows, uncovered areas. */
-export async function coverage({ region, mode, minutes, open }, { signal } = {}) {
+export async function coverage({ region, mode, minutes, open, travel }, { signal } = {}) {
   const { data } = await request('GET', 'coverage', {
-    params: { region, mode, minutes, open: open ? '24h' : null },
+    params: { region, mode, minutes, open: open ? '24h' : null, travel },
     signal,
     timeoutMs: COVERAGE_TIMEOUT_MS,
   });
@@ -181,9 +181,9 @@ export async function coverage({ region, mode, minutes, open }, { signal } = {})
 }
 
 /** The `k` sites that would add most coverage, one after another (greedy). */
-export async function coverageSuggestions({ region, mode, minutes, open, k, weight }, { signal } = {}) {
+export async function coverageSuggestions({ region, mode, minutes, open, k, weight, travel }, { signal } = {}) {
   const { data } = await request('GET', 'coverage/suggestions', {
-    params: { region, mode, minutes, open: open ? '24h' : null, k, weight },
+    params: { region, mode, minutes, open: open ? '24h' : null, k, weight, travel },
     signal,
     timeoutMs: COVERAGE_TIMEOUT_MS,
   });
@@ -194,9 +194,10 @@ export async function coverageSuggestions({ region, mode, minutes, open, k, weig
  * Coverage as if `stations` ([{lat, lon}], at most 100) existed. Read-only on the server (nothing is
  * saved); a POST only because the stations do not fit in an address.
  */
-export async function coverageWhatIf({ region, mode, minutes, res, open, stations }, { signal } = {}) {
+export async function coverageWhatIf({ region, mode, minutes, res, open, stations, travel }, { signal } = {}) {
   const body = { region, mode, minutes, stations };
   if (res) body.res = res;
+  if (travel) body.travel = travel;
   if (open) body.open = '24h';
   const { data } = await request('POST', 'coverage/what-if', { body, signal, timeoutMs: COVERAGE_TIMEOUT_MS });
   return data;

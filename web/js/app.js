@@ -60,6 +60,9 @@ async function startRider() {
     pointsZoom: config.tiles_points_zoom,
   });
   if (config.basemap?.url) map.setTileLayer(config.basemap);
+  // Without a raster basemap, the server's own streets (when it loaded an extract).
+  else if (config.road_network) map.setRoadLayer();
+
   // Let the browser paint the map before the list and chips are built: one long task on a slow
   // phone is a page that ignores taps.
   await yieldToMain();
@@ -132,7 +135,7 @@ async function startManager() {
 async function startPlanner() {
   const [{ PlannerView }] = await Promise.all([import('./planner.js'), loadViewStyles()]);
   if (!planner) {
-    planner = new PlannerView($('planner-view'));
+    planner = new PlannerView($('planner-view'), await loadConfig());
     planner.start();
   } else planner.show();
 }

@@ -50,6 +50,20 @@ export function createBasemapPanes(map, labelsZ = 350) {
   map.getPane('labels').style.pointerEvents = 'none';
 }
 
+/**
+ * The server's streets (vector tiles of its OpenStreetMap extract) in a 'roads' pane above the
+ * county outlines and under everything else. Loaded on demand, like the station tiles.
+ */
+export function addRoadLayer(map) {
+  if (!map.getPane('roads')) {
+    map.createPane('roads').style.zIndex = 210;
+    map.getPane('roads').style.pointerEvents = 'none';
+  }
+  return import('./tiles.js')
+    .then(({ RoadTileLayer }) => new RoadTileLayer({ pane: 'roads' }).addTo(map))
+    .catch((e) => console.warn('road tiles unavailable:', e));
+}
+
 /** County outlines (GeoJSON) drawn on a canvas in the 'basemap' pane: the map without a tile server. */
 export function countyOutlines(geojson) {
   return L.geoJSON(geojson, {
@@ -333,6 +347,11 @@ export class StationMap {
     this.locateBtn.title = label;
     this.locateBtn.setAttribute('aria-label', label);
     this.locateBtn.classList.toggle('is-problem', Boolean(key));
+  }
+
+  /** Draws the streets of the server's road network above the county outlines (no raster basemap). */
+  setRoadLayer() {
+    addRoadLayer(this.map);
   }
 
   /**

@@ -4,7 +4,7 @@
 // hands it plain data and listens through the callbacks. Text goes in as DOM nodes, never HTML.
 import { t } from './i18n.js';
 import {
-  NodeControl, addCountyLabels, countyOutlines, createBasemapPanes, refineOnZoom, toggleByZoom,
+  NodeControl, addCountyLabels, addRoadLayer, countyOutlines, createBasemapPanes, refineOnZoom, toggleByZoom,
 } from './map.js';
 
 /** Finer basemap levels, fetched when zoomed in (the one API call this module makes itself). */
@@ -153,6 +153,11 @@ export class CoverageMap {
     this.legendSuggestion.textContent = t('legend.suggestion');
     this.legendHypo.textContent = t('legend.hypothetical');
     for (const m of this.hypoLayer.getLayers()) this.labelHypo(m);
+  }
+
+  /** Draws the streets of the server's road network under the fills (when it has one). */
+  setRoadLayer() {
+    addRoadLayer(this.map);
   }
 
   /**

@@ -80,11 +80,19 @@ function points(delta) {
 }
 
 export class PlannerView {
-  /** @param {HTMLElement} root  the (empty) container of the view */
-  constructor(root) {
+  /**
+   * @param {HTMLElement} root  the (empty) container of the view
+   * @param {object} [config]  /api/v1/client-config (`road_network` offers 直线/路网)
+   */
+  constructor(root, config = {}) {
     this.root = root;
     this.started = false;
-    this.params = { region: DEFAULT_REGION, mode: 'walk', minutes: DEFAULT_MINUTES, open24: false };
+    // With a road network the server measures on it by default; the toggle compares.
+    this.network = Boolean(config?.road_network);
+    this.params = {
+      region: DEFAULT_REGION, mode: 'walk', minutes: DEFAULT_MINUTES, open24: false,
+      travel: this.network ? 'network' : null,
+    };
     this.regions = []; // [{adcode, name, level, parent}]
     this.byCode = new Map();
     this.base = null; // the coverage answer for `params`
@@ -109,6 +117,7 @@ export class PlannerView {
       this.loadBase(); // demand columns come and go with the session
     });
     this.renderAll();
+    if (this.network) this.map.setRoadLayer();
     counties()
       .then(({ data }) => {
         this.map.setBasemap(data);
@@ -208,7 +217,31 @@ export class PlannerView {
       this.params.open24 = d.open24.input.checked;
       this.paramsChanged();
     });
-    d.row.append(d.modeSet, d.minutesWrap, d.open24.label);
+    // How minutes are measured: only offered when the server loaded a road network.
+    d.travelSet = el('fieldset', 'segmented');
+    d.travelSet.id = 'pl-travel';
+    d.travelSet.hidden = !this.network;
+    d.travelLegend = el('legend', 'visually-hidden');
+    d.travelSet.append(d.travelLegend);
+    d.travelText = {};
+    for (const travel of ['straight_line', 'network']) {
+      const l = el('label');
+      const i = document.createElement('input');
+      i.type = 'radio';
+      i.name = 'pl-travel';
+      i.value = travel;
+      i.id = `pl-travel-${travel}`;
+      i.checked = travel === this.params.travel;
+      i.addEventListener('change', () => {
+        if (!i.checked) return;
+        this.params.travel = travel;
+        this.paramsChanged();
+      });
+      d.travelText[travel] = el('span');
+      l.append(i, d.travelText[travel]);
+      d.travelSet.append(l);
+    }
+    d.row.append(d.modeSet, d.travelSet, d.minutesWrap, d.open24.label);
     d.minutesError = el('p', 'form-error');
     d.minutesError.id = 'pl-minutes-error';
     d.minutesError.hidden = true;
@@ -249,6 +282,8 @@ export class PlannerView {
     };
     d.fShare = figure('pl-share');
     d.fUncovered = figure('pl-uncovered');
+    d.fNoAccess = figure('pl-no-access');
+    d.fNoAccess.dt.parentElement.remove(); // in the list only when the answer has the figure
     d.fStations = figure('pl-stations');
     d.fDensity = figure('pl-density');
     d.compare = el('p', 'compare');
@@ -534,7 +569,9 @@ export class PlannerView {
     this.clearError();
     this.renderStatus();
     try {
-      const data = await coverage({ region: params.region, mode: params.mode, minutes: params.minutes, open: params.open24 }, { signal: ctrl.signal });
+      const data = await coverage({
+        region: params.region, mode: params.mode, minutes: params.minutes, open: params.open24, travel: params.travel,
+      }, { signal: ctrl.signal });
       if (ctrl.signal.aborted) return;
       this.base = data;
       this.busy.base = false;
@@ -578,6 +615,7 @@ export class PlannerView {
         minutes: p.minutes,
         res: this.base?.res,
         open: p.open24,
+        travel: p.travel,
         stations: this.whatIf.stations.map((s) => ({ lat: s.lat, lon: s.lon })),
       }, { signal: ctrl.signal });
       if (ctrl.signal.aborted) return;
@@ -687,7 +725,7 @@ export class PlannerView {
     const p = this.params;
     try {
       const data = await coverageSuggestions({
-        region: p.region, mode: p.mode, minutes: p.minutes, open: p.open24, k, weight: this.sugg.weight === 'area' ? null : this.sugg.weight,
+        region: p.region, mode: p.mode, minutes: p.minutes, open: p.open24, k, weight: this.sugg.weight === 'area' ? null : this.sugg.weight, travel: p.travel,
       }, { signal: ctrl.signal });
       if (ctrl.signal.aborted) return;
       this.sugg.data = data;
@@ -762,6 +800,9 @@ export class PlannerView {
     d.retry.textContent = t('error.retry');
     d.fShare.dt.textContent = t('planner.share');
     d.fUncovered.dt.textContent = t('planner.uncovered');
+    d.travelLegend.textContent = t('planner.travel');
+    d.travelText.straight_line.textContent = t('planner.travel.straight_line');
+    d.travelText.network.textContent = t('planner.travel.network');
     d.fStations.dt.textContent = t('planner.stations');
     d.fDensity.dt.textContent = t('planner.density');
     d.whatifTitle.textContent = t('whatif.title');
@@ -853,6 +894,17 @@ export class PlannerView {
     d.fShare.dd.dataset.share = String(tot.covered_share);
     d.fUncovered.dd.textContent = km2(tot.uncovered_km2);
     d.fUncovered.dd.dataset.km2 = String(tot.uncovered_km2);
+    // Network travel reports cells without a road within 300 m apart (not in the share).
+    const noAccess = Number.isFinite(tot.no_access_km2);
+    const noAccessWrap = d.fNoAccess.dt.parentElement;
+    if (!noAccess) noAccessWrap.remove();
+    else if (!noAccessWrap.isConnected) d.fUncovered.dt.parentElement.after(noAccessWrap);
+    d.fNoAccess.dt.textContent = t('planner.no_access');
+    if (noAccess) {
+      d.fNoAccess.dd.textContent = km2(tot.no_access_km2);
+      d.fNoAccess.dd.dataset.km2 = String(tot.no_access_km2);
+    }
+    d.summary.dataset.travel = String(data.travel ?? '');
     d.fStations.dd.textContent = t('planner.count_stations', { n: num(tot.stations) });
     d.fDensity.dd.textContent = num(tot.stations_per_10km2, 1);
 
@@ -868,9 +920,11 @@ export class PlannerView {
         km: `${gained < 0 ? '−' : '+'}${km2(Math.abs(gained))}`,
       });
     }
-    d.reach.hidden = !Number.isFinite(data.reach_m);
+    d.reach.hidden = !Number.isFinite(data.reach_m) && data.travel !== 'network';
     if (Number.isFinite(data.reach_m)) {
       d.reach.textContent = t('planner.reach', { minutes: num(data.minutes), m: metres(data.reach_m) });
+    } else if (data.travel === 'network') {
+      d.reach.textContent = t('planner.reach_network');
     }
     // A cached answer keeps the time its computation took.
     const meta = [t(data.cached ? 'planner.meta_cached' : 'planner.meta', { ms: num(data.computed_ms), v: data.data_version ?? '–' })];

@@ -1,9 +1,10 @@
 // Station vector tiles (/api/v1/tiles/{z}/{x}/{y}.mvt) on a Leaflet map: a small decoder for the
-// point-only Mapbox Vector Tiles the server sends, and a grid layer that turns each tile into
-// cluster bubbles (below the points zoom) or station pins (from it on).
+// Mapbox Vector Tiles the server sends, and a grid layer that turns each tile into cluster
+// bubbles (below the points zoom) or station pins (from it on). With a road network loaded, a
+// second grid layer paints the streets (/api/v1/tiles/roads/…, lines) on canvas tiles.
 //
-// Why our own decoder rather than npm @mapbox/vector-tile + pbf: our tiles hold points only, so
-// ~100 lines cover all of it (protobuf varints, the value types, MoveTo commands), against ~30 KB
+// Why our own decoder rather than npm @mapbox/vector-tile + pbf: our tiles hold points and plain
+// lines only, so ~100 lines cover all of it (protobuf varints, the value types, MoveTo commands), against ~30 KB
 // of unminified modules whose bare `import 'pbf'` specifiers would need an import map — an
 // inline script the CSP forbids — or rewriting on vendoring. tests/tiles.rs checks the server's
 // tiles with prost; web/tests/tiles.test.mjs checks this decoder against the JSON API.
@@ -108,22 +109,34 @@ function readFeature(r, keys, values) {
   });
   const props = {};
   for (let i = 0; i + 1 < f.tags.length; i += 2) props[keys[f.tags[i]]] = values[f.tags[i + 1]];
-  // Points: MoveTo commands (id 1) with `count` zigzag pairs, each relative to the last.
+  // MoveTo (id 1) and LineTo (id 2) commands with `count` zigzag pairs, each relative to the
+  // last: `points` are the MoveTo positions (a point feature's points), `lines` one vertex list
+  // per MoveTo (a line feature's parts). ClosePath (7) closes the current part.
   const points = [];
+  const lines = [];
+  let part = null;
   let x = 0;
   let y = 0;
   for (let i = 0; i < f.geometry.length;) {
     const cmd = f.geometry[i] & 7;
     const count = Math.floor(f.geometry[i] / 8);
     i += 1;
-    if (cmd !== 1) break; // not a point feature: our tiles have none
+    if (cmd === 7) {
+      if (part?.length) part.push(part[0]);
+      continue;
+    }
+    if (cmd !== 1 && cmd !== 2) break;
     for (let k = 0; k < count && i + 1 < f.geometry.length; k += 1, i += 2) {
       x += zigzag(f.geometry[i]);
       y += zigzag(f.geometry[i + 1]);
-      points.push([x, y]);
+      if (cmd === 1) {
+        points.push([x, y]);
+        part = [[x, y]];
+        lines.push(part);
+      } else part?.push([x, y]);
     }
   }
-  return { id: f.id, type: f.type, points, props };
+  return { id: f.id, type: f.type, points, lines, props };
 }
 
 function readLayer(r) {
@@ -145,9 +158,9 @@ function readLayer(r) {
 }
 
 /**
- * Decodes a vector tile of points.
+ * Decodes a vector tile of points or lines.
  * @param {ArrayBuffer|Uint8Array} data
- * @returns {Record<string, {extent:number, features:{id:number|null, points:number[][], props:object}[]}>}
+ * @returns {Record<string, {extent:number, features:{id:number|null, type:number, points:number[][], lines:number[][][], props:object}[]}>}
  */
 export function decodeTile(data) {
   const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
@@ -461,4 +474,82 @@ export async function pointsZoom() {
   } catch {
     return DEFAULT_POINTS_ZOOM;
   }
+}
+
+/** Zooms the server draws roads at (coarser: none; finer: the zoom-16 tiles, overzoomed). */
+export const ROADS_MIN_ZOOM = 12;
+export const ROADS_MAX_ZOOM = 16;
+const ROADS_URL = '/api/v1/tiles/roads/{z}/{x}/{y}.mvt';
+
+/**
+ * The streets of the server's OpenStreetMap extract (layer `roads`, lines) painted on canvas
+ * tiles: a basemap with nothing fetched from another host. Only where the map is in WGS-84 (no
+ * GCJ-02 raster underneath), since the roads are.
+ */
+export const RoadTileLayer = L.GridLayer.extend({
+  options: {
+    pane: 'roads',
+    tileSize: 256,
+    minZoom: ROADS_MIN_ZOOM,
+    maxNativeZoom: ROADS_MAX_ZOOM,
+    url: ROADS_URL,
+    updateWhenZooming: false,
+    className: 'road-tiles',
+    attribution: '© OpenStreetMap contributors',
+  },
+
+  initialize(options) {
+    L.setOptions(this, options);
+    this.on('tileunload', (e) => e.tile?._abort?.abort());
+  },
+
+  createTile(coords, done) {
+    const tile = document.createElement('canvas');
+    const size = this.getTileSize();
+    const ratio = window.devicePixelRatio || 1;
+    tile.width = size.x * ratio;
+    tile.height = size.y * ratio;
+    tile.dataset.tile = `${coords.z}/${coords.x}/${coords.y}`;
+    const ctrl = new AbortController();
+    tile._abort = ctrl;
+    const url = L.Util.template(this.options.url, coords);
+    fetch(url, { signal: ctrl.signal, credentials: 'same-origin' })
+      .then((res) => {
+        if (res.status === 204) return null;
+        if (!res.ok) throw new Error(`road tile ${url}: HTTP ${res.status}`);
+        return res.arrayBuffer();
+      })
+      .then((buf) => {
+        const roads = buf ? decodeTile(buf).roads : null;
+        tile.dataset.lines = String(roads ? paintRoads(tile, roads, coords.z) : 0);
+        done(null, tile);
+      })
+      .catch((err) => {
+        if (err.name !== 'AbortError') done(err, tile);
+      });
+    return tile;
+  },
+});
+
+/** Strokes a `roads` layer onto a canvas the size of its tile; returns how many lines it drew. */
+function paintRoads(canvas, layer, zoom) {
+  const ctx = canvas.getContext('2d');
+  const s = canvas.width / layer.extent;
+  const ratio = canvas.width / 256;
+  ctx.strokeStyle = '#b9b3a6';
+  ctx.lineWidth = (zoom >= 15 ? 2 : zoom >= 14 ? 1.5 : 1) * ratio;
+  ctx.lineJoin = 'round';
+  ctx.lineCap = 'round';
+  ctx.beginPath();
+  let n = 0;
+  for (const f of layer.features) {
+    for (const line of f.lines) {
+      if (line.length < 2) continue;
+      ctx.moveTo(line[0][0] * s, line[0][1] * s);
+      for (let i = 1; i < line.length; i += 1) ctx.lineTo(line[i][0] * s, line[i][1] * s);
+      n += 1;
+    }
+  }
+  ctx.stroke();
+  return n;
 }

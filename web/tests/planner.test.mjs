@@ -20,6 +20,10 @@ const PLANNER = { login: process.env.YIZHAN_PLANNER_LOGIN, password: process.env
 const SKIP_PLANNER = SKIP || (PLANNER.login && PLANNER.password
   ? false : 'YIZHAN_PLANNER_LOGIN and YIZHAN_PLANNER_PASSWORD are not set');
 
+/** A second server with a road network loaded (Helsinki's extract: no road near Jiangxi). */
+const NETWORK_BASE = process.env.YIZHAN_NETWORK_APP_URL?.replace(/\/+$/, '');
+const SKIP_NETWORK = SKIP || (NETWORK_BASE ? false : 'YIZHAN_NETWORK_APP_URL is not set');
+
 const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url));
 const NANCHANG_CITY = '360100';
 /** Coverage is computed on request (a debug build is slow): long waits for its answers. */
@@ -90,6 +94,10 @@ describe('planner view (规划)', () => {
       assert.equal(firstUrl.searchParams.get('mode'), 'walk');
       assert.equal(firstUrl.searchParams.get('minutes'), '15');
       assert.equal(firstUrl.searchParams.get('open'), null, 'all stations count by default');
+      assert.equal(firstUrl.searchParams.get('travel'), null, 'no road network: the server default');
+      assert.equal(first.travel, 'straight_line');
+      assert.ok(await page.locator('#pl-travel').isHidden(), 'no 直线/路网 toggle without a network');
+      assert.equal(await page.locator('#pl-no-access').count(), 0, 'no road-access figure for straight lines');
 
       // The summary is the API's total, formatted.
       const summary = page.locator('#pl-summary');
@@ -484,4 +492,43 @@ describe('planner view (规划)', () => {
       await context.close();
     }
   }, SKIP_PLANNER);
+  it('offers 直线/路网 with a road network: the network by default, cells without roads apart, the straight line on request', async () => {
+    const { context, page, seen } = await openApp(browser, { device: DESKTOP, base: NETWORK_BASE });
+    try {
+      const first = page.waitForResponse(isCoverage, SLOW);
+      await page.goto(`${NETWORK_BASE}/#planner`);
+      const res = await first;
+      const body = await res.json();
+      assert.equal(res.status(), 200, JSON.stringify(body));
+      assert.equal(new URL(res.url()).searchParams.get('travel'), 'network');
+      assert.equal(body.travel, 'network');
+      await page.locator('#pl-summary[data-travel="network"]').waitFor(SLOW);
+      await settled(page);
+      assert.ok(await page.locator('#pl-travel').isVisible(), 'the toggle is offered');
+      assert.ok(await page.locator('#pl-travel-network').isChecked());
+      assert.deepEqual(await page.locator('#pl-travel label').allInnerTexts(), ['直线', '路网']);
+      // Helsinki's roads are nowhere near Nanchang: every cell is without road access, none a gap.
+      assert.equal(body.total.no_access_cells, body.total.cells);
+      assert.equal(body.gaps.features.length, 0);
+      assert.ok(await page.locator('#pl-no-access').isVisible());
+      assert.equal(Number(await page.locator('#pl-no-access').getAttribute('data-km2')), body.total.no_access_km2);
+      assert.match(await page.locator('#pl-summary').innerText(), /无道路可达/);
+
+      const asked = page.waitForResponse((r) => isCoverage(r) && new URL(r.url()).searchParams.get('travel') === 'straight_line', SLOW);
+      await page.locator('label:has(#pl-travel-straight_line)').click();
+      const res2 = await asked;
+      const line = await res2.json();
+      assert.equal(res2.status(), 200, JSON.stringify(line));
+      assert.equal(line.travel, 'straight_line');
+      await page.locator('#pl-summary[data-travel="straight_line"]').waitFor(SLOW);
+      await settled(page);
+      assert.equal(await shareShown(page), line.total.covered_share);
+      assert.ok(line.total.covered_share > 0, 'the demo stations cover some of Nanchang in a straight line');
+      assert.equal(await page.locator('#pl-no-access').count(), 0, 'no road-access figure for straight lines');
+      await shot(page, 'network-toggle');
+      assert.deepEqual(realErrors(seen), []);
+    } finally {
+      await context.close();
+    }
+  }, SKIP_NETWORK);
 });

@@ -10,7 +10,12 @@ import { after, before, describe, test } from 'node:test';
 import { BASE, NANCHANG, SKIP, api, launchBrowser, listSettled, openApp as openContext } from './support.mjs';
 
 let browser;
-const it = (name, fn) => test(name, { skip: SKIP, timeout: 60000 }, fn);
+const it = (name, fn, skip = SKIP) => test(name, { skip, timeout: 60000 }, fn);
+
+/** A second server with a road network loaded (Helsinki's extract), for the streets layer. */
+const NETWORK_BASE = process.env.YIZHAN_NETWORK_APP_URL?.replace(/\/+$/, '');
+const SKIP_NETWORK = SKIP || (NETWORK_BASE ? false : 'YIZHAN_NETWORK_APP_URL is not set');
+const HELSINKI = { latitude: 60.1699, longitude: 24.9384, accuracy: 25 };
 
 /** West, south, east, north of an XYZ tile (same formula as the server, written again here). */
 function tileBounds(z, x, y) {
@@ -20,8 +25,8 @@ function tileBounds(z, x, y) {
   return [lon(x), lat(y + 1), lon(x + 1), lat(y)];
 }
 
-async function openRider() {
-  const ctx = await openContext(browser, { geolocation: NANCHANG });
+async function openRider({ base = BASE, geolocation = NANCHANG } = {}) {
+  const ctx = await openContext(browser, { geolocation, base });
   await ctx.context.addInitScript(() => {
     let real;
     Object.defineProperty(window, 'L', {
@@ -35,7 +40,7 @@ async function openRider() {
       },
     });
   });
-  await ctx.page.goto(`${BASE}/`);
+  await ctx.page.goto(`${base}/`);
   await listSettled(ctx.page);
   return ctx;
 }
@@ -169,6 +174,57 @@ describe('station tiles on the rider map', () => {
       assert.ok(z[0] > z[1] && z[1] > z[2], `pane order ${z}`);
       assert.ok(await page.locator('.leaflet-rider-pane .origin-marker').count() === 1, 'dot in its own pane');
       assert.deepEqual(seen.consoleErrors, [], 'no console errors');
+    } finally {
+      await context.close();
+    }
+  });
+  it('with a road network the streets are painted under the stations, line for line what the tiles hold', async () => {
+    const { context, page, seen } = await openRider({ base: NETWORK_BASE, geolocation: HELSINKI });
+    try {
+      await page.waitForFunction(() => {
+        let found = false;
+        window.__maps?.[0]?.eachLayer((l) => { if (l.options?.pane === 'roads' && l.createTile) found = true; });
+        return found;
+      });
+      await page.evaluate(([la, lo]) => new Promise((resolve) => {
+        const map = window.__maps[0];
+        let roads;
+        map.eachLayer((l) => { if (l.options?.pane === 'roads' && l.createTile) roads = l; });
+        roads.once('load', () => resolve());
+        map.setView([la, lo], 14, { animate: false });
+      }), [HELSINKI.latitude, HELSINKI.longitude]);
+      const painted = await page.locator('.leaflet-roads-pane canvas[data-lines]').evaluateAll((els) => els.map((e) => [e.dataset.tile, Number(e.dataset.lines)]));
+      assert.ok(painted.length > 0, 'road tiles on the map');
+      assert.ok(painted.some(([, n]) => n > 50), `streets drawn: ${JSON.stringify(painted)}`);
+      // Each canvas drew exactly the lines of its tile, decoded here from the same URL.
+      for (const [tile, n] of painted) {
+        const want = await page.evaluate(async (t) => {
+          const { decodeTile } = await import('/js/tiles.js');
+          const res = await fetch(`/api/v1/tiles/roads/${t}.mvt`);
+          if (res.status === 204) return 0;
+          const layer = decodeTile(await res.arrayBuffer()).roads;
+          return layer.features.reduce((k, f) => k + f.lines.filter((l) => l.length >= 2).length, 0);
+        }, tile);
+        assert.equal(n, want, `lines of ${tile}`);
+      }
+      // Under the stations, above the county outlines; credited.
+      const z = await page.evaluate(() => ['basemap', 'roads', 'stationTiles'].map((p) => Number(window.__maps[0].getPane(p).style.zIndex)));
+      assert.ok(z[0] < z[1] && z[1] < z[2], `pane order ${z}`);
+      assert.match(await page.locator('.leaflet-control-attribution').innerText(), /OpenStreetMap/);
+      assert.deepEqual(seen.consoleErrors, [], 'no console errors');
+    } finally {
+      await context.close();
+    }
+  }, SKIP_NETWORK);
+
+  it('without a road network no street tiles are asked for', async () => {
+    const { context, page } = await openRider();
+    const asked = [];
+    page.on('request', (r) => { if (new URL(r.url()).pathname.startsWith('/api/v1/tiles/roads/')) asked.push(r.url()); });
+    try {
+      await viewAndWait(page, NANCHANG.latitude, NANCHANG.longitude, 12.5);
+      assert.equal(await page.evaluate(() => Boolean(window.__maps[0].getPane('roads'))), false);
+      assert.deepEqual(asked, []);
     } finally {
       await context.close();
     }

@@ -22,6 +22,7 @@ const RIDER_SHELL = [
   'js/coords.js',
   'js/i18n.js',
   'js/map.js',
+  'js/minutes.js',
   'js/nav.js',
   'js/rider.js',
   'js/saved-nearby.js',

@@ -1114,6 +1114,75 @@ impl StationIndex {
 mod tests {
     use super::*;
 
+    fn station(id: i64, lon: f64) -> Station {
+        let now = Utc::now();
+        Station {
+            id,
+            code: format!("T-{id}"),
+            name: format!("t{id}"),
+            address: String::new(),
+            county: "360102".into(),
+            location: LonLat::new(lon, 28.0).unwrap(),
+            amenities: AmenitySet::EMPTY,
+            opening_hours: "24/7".parse().unwrap(),
+            temporary_closure: None,
+            phone: None,
+            photo_url: None,
+            notes: None,
+            demo: false,
+            verified_at: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn changed_since_names_every_added_removed_or_replaced_station() {
+        let index = StationIndex::new(Snapshot::build(
+            (1..=5)
+                .map(|id| station(id, 115.0 + id as f64 * 0.01))
+                .collect(),
+            chrono_tz::Asia::Shanghai,
+        ));
+        let s0 = index.load();
+        index.apply(vec![
+            (2, Some(station(2, 115.5))),
+            (6, Some(station(6, 115.6))),
+        ]);
+        let s1 = index.load();
+        assert_eq!(s1.changed_since(&s0), vec![2, 6]);
+        index.apply(vec![(3, None)]);
+        let s2 = index.load();
+        // Same base: only the overlays are compared; what s1 had already is not named again.
+        assert_eq!(s2.changed_since(&s1), vec![3]);
+        assert_eq!(s2.changed_since(&s0), vec![2, 3, 6]);
+        assert_eq!(s0.changed_since(&s2), vec![2, 3, 6]);
+        // A full reload shares no base: every record differs by identity.
+        index.replace((1..=4).map(|id| station(id, 115.0)).collect::<Vec<_>>());
+        let s3 = index.load();
+        assert_eq!(s3.changed_since(&s2), vec![1, 2, 3, 4, 5, 6]);
+        assert!(s3.changed_since(&s3).is_empty());
+    }
+
+    #[test]
+    fn every_publication_is_announced_with_its_generation() {
+        let index = StationIndex::new(Snapshot::build(
+            vec![station(1, 115.0)],
+            chrono_tz::Asia::Shanghai,
+        ));
+        let mut rx = index.subscribe();
+        assert!(!rx.has_changed().unwrap());
+        index.apply(vec![(2, Some(station(2, 115.1)))]);
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(*rx.borrow_and_update(), index.load().generation());
+        index.apply_newer(vec![StationState::Retired { id: 2, version: 2 }]);
+        assert_eq!(*rx.borrow_and_update(), index.load().generation());
+        index.replace(vec![station(1, 115.0)]);
+        assert_eq!(*rx.borrow_and_update(), index.load().generation());
+        assert_eq!(index.load().generation(), 3);
+    }
+
     #[test]
     fn hilbert_keys_are_distinct_on_a_fine_grid_and_local() {
         let mut keys = std::collections::HashSet::new();

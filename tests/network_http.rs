@@ -456,3 +456,51 @@ async fn a_second_start_loads_the_graph_from_the_cache() {
     let (_, config) = second.get_json("/api/v1/client-config").await;
     assert_eq!(config["travel"]["network"]["origin"], "cache", "{config}");
 }
+
+#[tokio::test]
+async fn a_station_another_process_wrote_is_labelled_once_the_index_hears_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let extract = extract_in(dir.path());
+    let app = spawn_app_with({
+        let extract = extract.clone();
+        move |a| {
+            a.seed = false;
+            a.osm = Some(extract);
+            a.resync_seconds = 1;
+        }
+    })
+    .await;
+    let roads = Roads::read(&extract);
+    let mut stations = place(&app, helsinki_stations(&roads, 8, 31)).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(32);
+    let rider = near_a_road(&roads.walk.0, &mut rng, 30.0);
+    // Written to the store only, as another replica or `yizhan import` would: the change feed
+    // (PostGIS) or the periodic resync brings it into the index, and the labels follow.
+    let ids = app
+        .store
+        .insert_stations(&[new_station("HEL-ELSEWHERE", (rider.lon, rider.lat))])
+        .await
+        .unwrap();
+    stations.push(Placed {
+        id: ids[0],
+        code: "HEL-ELSEWHERE".to_string(),
+        at: rider,
+        amenities: AmenitySet::EMPTY,
+    });
+    let url = nearest_url(rider, Mode::Walk, "time", 1, "");
+    let started = std::time::Instant::now();
+    loop {
+        let (_, body) = app.get_json(&url).await;
+        if items(&body)[0]["id"] == ids[0] {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the labels never heard of the new station: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for mode in Mode::ALL {
+        assert_by_time(&app, &roads, &stations, rider, mode, 3, false).await;
+    }
+}

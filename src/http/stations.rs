@@ -227,8 +227,10 @@ pub struct NearestReply {
     /// Stations sorted by distance, or by network time when `by` is `time`;
     /// ties by id.
     pub items: Vec<NearbyStation>,
-    /// The order used: `time` only when asked and the rider is on the road network.
-    pub by: NearestOrder,
+    /// Only with a road network (`--osm`): the order used, `time` only when asked and the
+    /// rider is on the roads (else `distance`). Absent without a network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<NearestOrder>,
     /// The search origin.
     pub origin: Origin,
     /// The travel mode used for minutes.
@@ -487,7 +489,7 @@ pub async fn nearest_stations(
     let (olon, olat) = crs.from_wgs84(origin);
     Ok(Json(NearestReply {
         items,
-        by,
+        by: network.is_some().then_some(by),
         origin: Origin {
             lat: round7(olat),
             lon: round7(olon),

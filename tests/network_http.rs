@@ -324,6 +324,30 @@ async fn network_minutes_and_by_time_equal_dijkstra_and_follow_edits() {
         .map(|i| i["id"].as_i64().unwrap())
         .collect();
     assert_eq!(got, within, "{url}: {body}");
+    // Under by=distance max_minutes stays a straight-line cap, and road minutes beyond it
+    // are still reported.
+    let (_, all) = app
+        .get_json(&nearest_url(rider, Mode::Walk, "distance", 10, ""))
+        .await;
+    let tight = items(&all)[1]["minutes"].as_f64().unwrap() + 0.05;
+    let url = nearest_url(
+        rider,
+        Mode::Walk,
+        "distance",
+        10,
+        &format!("&max_minutes={tight}"),
+    );
+    let (_, body) = app.get_json(&url).await;
+    for i in items(&body) {
+        assert!(i["minutes"].as_f64().unwrap() <= tight, "{url}: {i}");
+        let id = i["id"].as_i64().unwrap();
+        let ds = want.iter().find(|w| w.0 == id).map(|w| minutes_of(w.1));
+        assert_eq!(
+            i.get("network_minutes").and_then(Value::as_f64),
+            ds,
+            "{url}: {i}"
+        );
+    }
 
     // Move the station nearest by time far away: the labels follow the edit.
     let admin = admin_token(&app).await;

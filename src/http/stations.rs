@@ -393,7 +393,10 @@ pub async fn nearest_stations(
         open_at: open_now.then_some(now),
         max_distance_m: max_minutes.map(|m| config.travel.reach_m(mode, m)),
     };
+    // Under by=time, max_minutes caps network minutes; the road times of a distance answer
+    // are reported up to the largest cap whatever max_minutes (a straight-line cap there).
     let time_limit = deciseconds(max_minutes.unwrap_or(MAX_MINUTES));
+    let any_time = deciseconds(MAX_MINUTES);
     let nav_origin = with_nav.then(|| NavOrigin::new(origin));
     // Set when the rider is on the roads: then each station on them gets network minutes.
     let rider_on: Option<Arc<Labelled>> = rider.as_ref().map(|r| r.labelled().clone());
@@ -472,7 +475,7 @@ pub async fn nearest_stations(
             let times: Vec<(i64, u32)> = match rider {
                 Some(rider) => {
                     let ids: Vec<i64> = hits.iter().map(|h| h.station.id).collect();
-                    tokio::task::spawn_blocking(move || rider.times_to(&ids, time_limit))
+                    tokio::task::spawn_blocking(move || rider.times_to(&ids, any_time))
                         .await
                         .map_err(|e| Error::Internal(anyhow::anyhow!("network minutes: {e}")))?
                 }

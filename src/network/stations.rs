@@ -164,7 +164,8 @@ impl NetworkStations {
 
     /// Brings the labels to `snapshot` (blocking): the stations that moved, appeared or were
     /// retired since the labelled snapshot are updated in copies of the labels, which are then
-    /// published. Returns how many stations changed place.
+    /// published. Returns how many stations changed place. One caller at a time (the follower
+    /// task): two concurrent updates would each start from the same labels and one be lost.
     pub fn catch_up(&self, snapshot: Arc<Snapshot>) -> usize {
         let old = self.current.load_full();
         if Arc::ptr_eq(&old.snapshot, &snapshot) {

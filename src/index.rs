@@ -841,6 +841,57 @@ impl Snapshot {
         all
     }
 
+    /// The ids of stations added, removed or replaced between `older` and this snapshot (a
+    /// replaced record may hold the same values). Cheap while both share their base (only the
+    /// overlays are compared); after a fold or a full reload every station is compared.
+    pub fn changed_since(&self, older: &Snapshot) -> Vec<i64> {
+        let same = |a: Option<Arc<Station>>, b: Option<Arc<Station>>| match (a, b) {
+            (Some(a), Some(b)) => Arc::ptr_eq(&a, &b),
+            (None, None) => true,
+            _ => false,
+        };
+        if Arc::ptr_eq(&self.base, &older.base) {
+            let mut ids: Vec<i64> = self
+                .overlay
+                .keys()
+                .chain(older.overlay.keys())
+                .copied()
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids.retain(|&id| !same(self.get(id), older.get(id)));
+            return ids;
+        }
+        let (new, old) = (self.all(), older.all());
+        let (mut i, mut j) = (0, 0);
+        let mut ids = Vec::new();
+        while i < new.len() || j < old.len() {
+            match (new.get(i), old.get(j)) {
+                (Some(a), Some(b)) if a.id == b.id => {
+                    if !Arc::ptr_eq(a, b) {
+                        ids.push(a.id);
+                    }
+                    i += 1;
+                    j += 1;
+                }
+                (Some(a), Some(b)) if a.id < b.id => {
+                    ids.push(a.id);
+                    i += 1;
+                }
+                (Some(a), None) => {
+                    ids.push(a.id);
+                    i += 1;
+                }
+                (_, Some(b)) => {
+                    ids.push(b.id);
+                    j += 1;
+                }
+                (None, None) => break,
+            }
+        }
+        ids
+    }
+
     /// A new snapshot with stations upserted (`Some`) or removed (`None`), sharing the base.
     fn with_changes(&self, changes: Vec<(i64, Option<Station>)>) -> Snapshot {
         let mut overlay = self.overlay.clone();
@@ -930,15 +981,32 @@ pub struct StationIndex {
     current: ArcSwap<Snapshot>,
     /// Writers queue on this lock, which guards the tombstones.
     writer: Mutex<Tombstones>,
+    /// The generation of every published snapshot, for indexes derived from this one
+    /// (road-network labels) to follow every write path without polling.
+    published: tokio::sync::watch::Sender<u64>,
 }
 
 impl StationIndex {
     /// Wraps an initial snapshot.
     pub fn new(snapshot: Snapshot) -> Self {
+        let (published, _) = tokio::sync::watch::channel(snapshot.generation);
         Self {
             current: ArcSwap::from_pointee(snapshot),
             writer: Mutex::new(Tombstones::new()),
+            published,
         }
+    }
+
+    /// A receiver told the generation of every snapshot published from now on.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.published.subscribe()
+    }
+
+    /// Makes `next` current and tells the subscribers (called with the writer lock held).
+    fn publish(&self, next: Snapshot) {
+        let generation = next.generation;
+        self.current.store(Arc::new(next));
+        self.published.send_replace(generation);
     }
 
     /// The current snapshot; never blocks.
@@ -956,7 +1024,7 @@ impl StationIndex {
     pub fn apply(&self, changes: Vec<(i64, Option<Station>)>) {
         let _guard = self.lock_writer();
         let next = self.current.load().with_changes(changes);
-        self.current.store(Arc::new(next));
+        self.publish(next);
     }
 
     /// Publishes station states read from the store, each only if it is newer than what the
@@ -999,7 +1067,7 @@ impl StationIndex {
             }
         }
         if !visible.is_empty() {
-            self.current.store(Arc::new(current.with_changes(visible)));
+            self.publish(current.with_changes(visible));
         }
     }
 
@@ -1038,13 +1106,82 @@ impl StationIndex {
         let generation = self.current.load().generation + 1;
         let mut next = Snapshot::build(stations, tz);
         next.generation = generation;
-        self.current.store(Arc::new(next));
+        self.publish(next);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn station(id: i64, lon: f64) -> Station {
+        let now = Utc::now();
+        Station {
+            id,
+            code: format!("T-{id}"),
+            name: format!("t{id}"),
+            address: String::new(),
+            county: "360102".into(),
+            location: LonLat::new(lon, 28.0).unwrap(),
+            amenities: AmenitySet::EMPTY,
+            opening_hours: "24/7".parse().unwrap(),
+            temporary_closure: None,
+            phone: None,
+            photo_url: None,
+            notes: None,
+            demo: false,
+            verified_at: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn changed_since_names_every_added_removed_or_replaced_station() {
+        let index = StationIndex::new(Snapshot::build(
+            (1..=5)
+                .map(|id| station(id, 115.0 + id as f64 * 0.01))
+                .collect(),
+            chrono_tz::Asia::Shanghai,
+        ));
+        let s0 = index.load();
+        index.apply(vec![
+            (2, Some(station(2, 115.5))),
+            (6, Some(station(6, 115.6))),
+        ]);
+        let s1 = index.load();
+        assert_eq!(s1.changed_since(&s0), vec![2, 6]);
+        index.apply(vec![(3, None)]);
+        let s2 = index.load();
+        // Same base: only the overlays are compared; what s1 had already is not named again.
+        assert_eq!(s2.changed_since(&s1), vec![3]);
+        assert_eq!(s2.changed_since(&s0), vec![2, 3, 6]);
+        assert_eq!(s0.changed_since(&s2), vec![2, 3, 6]);
+        // A full reload shares no base: every record differs by identity.
+        index.replace((1..=4).map(|id| station(id, 115.0)).collect::<Vec<_>>());
+        let s3 = index.load();
+        assert_eq!(s3.changed_since(&s2), vec![1, 2, 3, 4, 5, 6]);
+        assert!(s3.changed_since(&s3).is_empty());
+    }
+
+    #[test]
+    fn every_publication_is_announced_with_its_generation() {
+        let index = StationIndex::new(Snapshot::build(
+            vec![station(1, 115.0)],
+            chrono_tz::Asia::Shanghai,
+        ));
+        let mut rx = index.subscribe();
+        assert!(!rx.has_changed().unwrap());
+        index.apply(vec![(2, Some(station(2, 115.1)))]);
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(*rx.borrow_and_update(), index.load().generation());
+        index.apply_newer(vec![StationState::Retired { id: 2, version: 2 }]);
+        assert_eq!(*rx.borrow_and_update(), index.load().generation());
+        index.replace(vec![station(1, 115.0)]);
+        assert_eq!(*rx.borrow_and_update(), index.load().generation());
+        assert_eq!(index.load().generation(), 3);
+    }
 
     #[test]
     fn hilbert_keys_are_distinct_on_a_fine_grid_and_local() {

@@ -11,6 +11,8 @@ use crate::http::admission::{Admission, Budgets};
 use crate::http::{self, ApiConfig, AppState};
 use crate::index::{Snapshot, StationIndex};
 use crate::io::seed::{seed_if_empty, seed_regions_if_empty};
+use crate::network::roads::Roads;
+use crate::network::stations::NetworkStations;
 use crate::serve::ServeOptions;
 use crate::store::{self, Store};
 use anyhow::Context;
@@ -63,6 +65,26 @@ pub async fn load_index(store: &dyn Store, tz: chrono_tz::Tz) -> anyhow::Result<
     Ok(StationIndex::new(snapshot))
 }
 
+/// Loads the road networks of `extract` and labels the index's stations on them, then keeps
+/// the labels following the index (every write path publishes through it).
+async fn load_network(
+    extract: PathBuf,
+    travel: crate::domain::TravelModel,
+    index: Arc<StationIndex>,
+) -> anyhow::Result<(Arc<Roads>, Arc<NetworkStations>)> {
+    let snapshot = index.load();
+    let network = tokio::task::spawn_blocking(move || {
+        let (roads, origin) = Roads::load(&extract, &travel)
+            .with_context(|| format!("loading the road network of {}", extract.display()))?;
+        anyhow::Ok(NetworkStations::build(Arc::new(roads), snapshot, origin))
+    })
+    .await
+    .context("the road network loader panicked")??;
+    let network = Arc::new(network);
+    network.spawn_follower(index);
+    Ok((network.roads().clone(), network))
+}
+
 impl Application {
     /// Opens everything the configuration names and binds the listener (port 0 picks a free one).
     pub async fn build(args: ServeArgs) -> anyhow::Result<Self> {
@@ -109,17 +131,12 @@ impl Application {
                 .context("loading query-origin counts")?,
             1,
         );
-        let roads = match args.osm.clone() {
+        let (roads, network) = match args.osm.clone() {
             Some(path) => {
-                let (roads, _) = tokio::task::spawn_blocking(move || {
-                    crate::network::roads::Roads::load(&path, &travel)
-                        .with_context(|| format!("loading the road network of {}", path.display()))
-                })
-                .await
-                .context("the road network loader panicked")??;
-                Some(Arc::new(roads))
+                let (roads, network) = load_network(path, travel, index.clone()).await?;
+                (Some(roads), Some(network))
             }
-            None => None,
+            None => (None, None),
         };
         let mut coverage =
             CoverageService::new(Arc::new(StraightLine { model: travel }), regions, demand);
@@ -186,6 +203,7 @@ impl Application {
             sync,
             tiles: Arc::new(crate::tiles::TileService::new(args.tiles_points_zoom)),
             roads,
+            network,
         };
         let router = http::app(state.clone(), web_dir(args.web_dir.clone()));
         let listener = TcpListener::bind(args.listen)

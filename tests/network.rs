@@ -3,130 +3,23 @@
 //! ODbL, see tests/data/osm/README.md) and on random graphs; the cache round-trips and
 //! refuses stale or corrupt files.
 
-use petgraph::graph::{DiGraph, NodeIndex};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 use yizhan::domain::{LonLat, Mode, TravelModel};
 use yizhan::network::cache::{self, Origin};
-use yizhan::network::graph::{Graph, GraphBuilder, BACKWARD, FORWARD};
-use yizhan::network::labels::{Hit, Labels, Method, Scratch, K};
+use yizhan::network::graph::{Graph, GraphBuilder};
+use yizhan::network::labels::{Hit, Labels, Method, Scratch};
 use yizhan::network::snap::{Snap, SnapIndex};
 use yizhan::network::{fixed_of, osm, Profile};
 
+#[path = "common/network_oracle.rs"]
+mod network_oracle;
+
+use network_oracle::{oracle_from_rider, oracle_labels};
+
 fn helsinki() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/osm/Helsinki.osm.pbf")
-}
-
-/// Deciseconds to reach a point of an edge from its ends, computed here from the raw arrays.
-fn oracle_entries(g: &Graph, s: &Snap) -> Vec<(u32, u32)> {
-    let e = s.edge as usize;
-    let mut v = Vec::new();
-    if g.edge_dir[e] & FORWARD != 0 {
-        v.push((g.edge_u[e], g.profile.deciseconds(s.offset_m)));
-    }
-    if g.edge_dir[e] & BACKWARD != 0 {
-        v.push((
-            g.edge_v[e],
-            g.profile.deciseconds(g.edge_len[e] - s.offset_m),
-        ));
-    }
-    v
-}
-
-fn oracle_exits(g: &Graph, s: &Snap) -> Vec<(u32, u32)> {
-    let e = s.edge as usize;
-    let mut v = Vec::new();
-    if g.edge_dir[e] & BACKWARD != 0 {
-        v.push((g.edge_u[e], g.profile.deciseconds(s.offset_m)));
-    }
-    if g.edge_dir[e] & FORWARD != 0 {
-        v.push((
-            g.edge_v[e],
-            g.profile.deciseconds(g.edge_len[e] - s.offset_m),
-        ));
-    }
-    v
-}
-
-/// The graph's arcs in petgraph, plus one node per station reached through its entries.
-fn petgraph_of(g: &Graph, stations: &[Option<Snap>]) -> DiGraph<(), u32> {
-    let mut p = DiGraph::<(), u32>::new();
-    for _ in 0..g.nodes() + stations.len() + 1 {
-        p.add_node(());
-    }
-    for x in 0..g.nodes() as u32 {
-        for i in g.fwd.first[x as usize]..g.fwd.first[x as usize + 1] {
-            let (h, w) = (g.fwd.head[i as usize], g.fwd.weight[i as usize]);
-            p.add_edge(NodeIndex::new(x as usize), NodeIndex::new(h as usize), w);
-        }
-    }
-    for (s, snap) in stations.iter().enumerate() {
-        if let Some(snap) = snap {
-            for (x, t) in oracle_entries(g, snap) {
-                p.add_edge(NodeIndex::new(x as usize), NodeIndex::new(g.nodes() + s), t);
-            }
-        }
-    }
-    p
-}
-
-/// Times from the rider to every station: Dijkstra from a rider node joined to its exits (and
-/// straight to stations on its own edge when the direction allows).
-fn oracle_from_rider(g: &Graph, stations: &[Option<Snap>], rider: &Snap) -> Vec<Hit> {
-    let mut p = petgraph_of(g, stations);
-    let r = NodeIndex::new(g.nodes() + stations.len());
-    for (x, t) in oracle_exits(g, rider) {
-        p.add_edge(r, NodeIndex::new(x as usize), t);
-    }
-    let dir = g.edge_dir[rider.edge as usize];
-    for (s, snap) in stations.iter().enumerate() {
-        if let Some(snap) = snap.filter(|p| p.edge == rider.edge) {
-            let d = snap.offset_m - rider.offset_m;
-            if d == 0.0 || (d > 0.0 && dir & FORWARD != 0) || (d < 0.0 && dir & BACKWARD != 0) {
-                p.add_edge(
-                    r,
-                    NodeIndex::new(g.nodes() + s),
-                    g.profile.deciseconds(d.abs()),
-                );
-            }
-        }
-    }
-    let dist = petgraph::algo::dijkstra(&p, r, None, |e| *e.weight());
-    let mut hits: Vec<Hit> = (0..stations.len())
-        .filter_map(|s| {
-            dist.get(&NodeIndex::new(g.nodes() + s)).map(|&time| Hit {
-                time,
-                station: s as u32,
-            })
-        })
-        .collect();
-    hits.sort();
-    hits
-}
-
-/// Every node's K nearest stations by brute force: one Dijkstra per station over the reversed
-/// petgraph.
-fn oracle_labels(g: &Graph, stations: &[Option<Snap>]) -> Vec<Vec<Hit>> {
-    let mut p = petgraph_of(g, stations);
-    p.reverse();
-    let mut all: Vec<Vec<Hit>> = vec![Vec::new(); g.nodes()];
-    for (s, _) in stations.iter().enumerate().filter(|(_, p)| p.is_some()) {
-        let d = petgraph::algo::dijkstra(&p, NodeIndex::new(g.nodes() + s), None, |e| *e.weight());
-        for (x, list) in all.iter_mut().enumerate() {
-            if let Some(&time) = d.get(&NodeIndex::new(x)) {
-                list.push(Hit {
-                    time,
-                    station: s as u32,
-                });
-            }
-        }
-    }
-    for l in &mut all {
-        l.sort();
-        l.truncate(K);
-    }
-    all
 }
 
 fn assert_labels(g: &Graph, labels: &Labels, stations: &[Option<Snap>]) {

@@ -4,9 +4,11 @@
 //! when a basemap widens its `<meta>` content security policy.
 
 use super::{ApiConfig, AppState};
-use crate::domain::Basemap;
+use crate::domain::{Basemap, Mode};
 use crate::geoip::GeoIp;
 use crate::tiles::TileService;
+use crate::network::cache::Origin;
+use crate::network::stations::NetworkStations;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
@@ -66,6 +68,21 @@ pub struct TravelConfig {
     pub ebike_kmh: f64,
     /// Road distance over straight-line distance.
     pub detour: f64,
+    /// The road network nearest queries can use (`by=time`, `network_minutes`); null
+    /// without one (`serve --osm`), when minutes are straight-line estimates only.
+    pub network: Option<NetworkConfig>,
+}
+
+/// The loaded road network.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NetworkConfig {
+    /// The modes with a road graph (`walk`, `ebike`).
+    #[schema(value_type = Vec<String>)]
+    pub modes: Vec<&'static str>,
+    /// How this start-up got the graphs: `cache` (read from the file beside the extract) or
+    /// `built` (read from the extract and cached).
+    #[schema(value_type = String, example = "cache")]
+    pub origin: &'static str,
 }
 
 impl From<&Basemap> for BasemapConfig {
@@ -91,6 +108,7 @@ pub async fn client_config(
     State(geoip): State<Option<Arc<GeoIp>>>,
     State(tiles): State<Arc<TileService>>,
     State(roads): State<Option<Arc<crate::network::roads::Roads>>>,
+    State(network): State<Option<Arc<NetworkStations>>>,
 ) -> impl IntoResponse {
     let reply = ClientConfig {
         geoip: geoip.is_some(),
@@ -99,6 +117,13 @@ pub async fn client_config(
             walk_kmh: config.travel.walk_kmh,
             ebike_kmh: config.travel.ebike_kmh,
             detour: config.travel.detour,
+            network: network.map(|n| NetworkConfig {
+                modes: Mode::ALL.map(Mode::as_str).to_vec(),
+                origin: match n.origin {
+                    Origin::Cache => "cache",
+                    Origin::Built => "built",
+                },
+            }),
         },
         tiles_points_zoom: tiles.points_zoom(),
         road_network: roads.is_some(),

@@ -112,6 +112,8 @@ pub struct AppState {
     pub tiles: Arc<crate::tiles::TileService>,
     /// The road networks, when an OpenStreetMap extract is configured (`--osm`).
     pub roads: Option<Arc<crate::network::roads::Roads>>,
+    /// The stations labelled on those networks, following the index (with `--osm`).
+    pub network: Option<Arc<crate::network::stations::NetworkStations>>,
 }
 
 #[derive(OpenApi)]

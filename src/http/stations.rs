@@ -1,15 +1,14 @@
 use super::extract::{ApiQuery, ClientIp};
 use super::nav::{links, NavLinks, NavOrigin};
 use super::openapi::{AmenityListSchema, BboxSchema, CrsSchema, IncludeSchema, ModeSchema};
-use super::{ApiConfig, AppState};
+use super::AppState;
 use crate::config::NearestEngine;
-use crate::coverage::queries::QueryCounter;
 use crate::domain::{AmenitySet, BBox, Crs, LonLat, Mode, TemporaryClosure};
 use crate::error::{Error, Result};
 use crate::geoip::GeoIp;
 use crate::index::{NearestQuery, StationIndex};
 use crate::io::export::{round7, station_feature};
-use crate::store::Store;
+use crate::network::stations::{Labelled, RiderOnRoads};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -68,10 +67,49 @@ pub struct NearestParams {
     /// Coordinate system of lat/lon in and out (default `wgs84`).
     #[param(value_type = Option<CrsSchema>, inline)]
     crs: Option<String>,
+    /// Order of the answer: `distance` (default; geodesic metres) or `time` (network minutes
+    /// on the road network, exactly; needs `--osm`, else a 400 `network_unavailable`). With
+    /// `time`, `max_minutes` caps network minutes and stations off the roads are left out; a
+    /// rider farther than 300 m from any road is answered by distance (the reply's `by` says
+    /// `distance`, every item `minutes_source: straight_line`).
+    #[param(value_type = Option<NearestOrder>, inline)]
+    by: Option<String>,
     /// Extra members per item, comma-separated: `nav` adds the navigation hand-off links
     /// (Amap, Baidu, Tencent), which the web app builds itself from `lat`/`lon`.
     #[param(value_type = Option<IncludeSchema>, inline)]
     include: Option<String>,
+}
+
+/// How a nearest answer is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NearestOrder {
+    /// By geodesic distance.
+    Distance,
+    /// By network minutes on the road network.
+    Time,
+}
+
+fn parse_order(s: Option<&str>) -> Result<NearestOrder> {
+    match s {
+        None | Some("distance") => Ok(NearestOrder::Distance),
+        Some("time") => Ok(NearestOrder::Time),
+        Some(other) => Err(Error::bad_request(
+            "invalid_query",
+            format!("by must be distance or time, got {other:?}"),
+        )),
+    }
+}
+
+/// Which minutes a client should show for an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MinutesSource {
+    /// `network_minutes`, on the roads (absent: no road path within 600 minutes).
+    Network,
+    /// `minutes`, the straight-line estimate: the rider or the station is more than 300 m
+    /// from any road of the mode.
+    StraightLine,
 }
 
 /// Values of `include` on `GET /api/v1/stations/nearest`.
@@ -144,8 +182,18 @@ pub struct NearbyStation {
     pub lon: f64,
     /// Geodesic distance on WGS-84, metres.
     pub distance_m: f64,
-    /// Travel minutes for the mode (straight line × detour / speed).
+    /// Travel minutes for the mode by the straight-line model (distance × detour / speed),
+    /// always present; with a road network, `network_minutes` is the road time and
+    /// `minutes_source` says which of the two to show.
     pub minutes: f64,
+    /// Minutes on the road network (rider's and station's nearest roads, 0.1 min): only with
+    /// `--osm`, when both are within 300 m of a road and a road path exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_minutes: Option<f64>,
+    /// Only with `--osm`: `network` when rider and station are both on the roads (then show
+    /// `network_minutes`), else `straight_line` (show `minutes`, an estimate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minutes_source: Option<MinutesSource>,
     /// Amenity keys.
     #[schema(value_type = Vec<String>)]
     pub amenities: AmenitySet,
@@ -176,8 +224,13 @@ pub struct NearbyStation {
 /// Reply of `GET /api/v1/stations/nearest`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NearestReply {
-    /// Stations sorted by distance.
+    /// Stations sorted by distance, or by network time when `by` is `time`;
+    /// ties by id.
     pub items: Vec<NearbyStation>,
+    /// Only with a road network (`--osm`): the order used, `time` only when asked and the
+    /// rider is on the roads (else `distance`). Absent without a network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<NearestOrder>,
     /// The search origin.
     pub origin: Origin,
     /// The travel mode used for minutes.
@@ -255,15 +308,27 @@ fn resolve_origin(
 )]
 #[tracing::instrument(skip_all)]
 pub async fn nearest_stations(
-    State(index): State<Arc<StationIndex>>,
-    State(store): State<Arc<dyn Store>>,
-    State(config): State<Arc<ApiConfig>>,
-    State(geoip): State<Option<Arc<GeoIp>>>,
-    State(counter): State<Option<Arc<QueryCounter>>>,
+    State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     ApiQuery(p): ApiQuery<NearestParams>,
 ) -> Result<Json<NearestReply>> {
+    let AppState {
+        index,
+        store,
+        config,
+        geoip,
+        query_counter: counter,
+        network,
+        ..
+    } = state;
     let crs = parse_crs(p.crs.as_deref())?;
+    let by = parse_order(p.by.as_deref())?;
+    if by == NearestOrder::Time && network.is_none() {
+        return Err(Error::bad_request(
+            "network_unavailable",
+            "by=time needs a road network: this server runs without one (serve --osm FILE)",
+        ));
+    }
     let with_nav = parse_include(p.include.as_deref())?;
     let limit = match &p.limit {
         None => 5,
@@ -313,6 +378,14 @@ pub async fn nearest_stations(
 
     let now = Utc::now();
     let snapshot = index.load();
+    // With roads, stations and times come from the labelled snapshot, so they agree.
+    let (snapshot, rider) = match &network {
+        Some(net) => {
+            let lab = net.labelled(snapshot.generation()).await;
+            (lab.snapshot.clone(), net.rider(lab, mode, &origin))
+        }
+        None => (snapshot, None),
+    };
     let query = NearestQuery {
         origin,
         limit,
@@ -320,61 +393,106 @@ pub async fn nearest_stations(
         open_at: open_now.then_some(now),
         max_distance_m: max_minutes.map(|m| config.travel.reach_m(mode, m)),
     };
-    let from_store: Vec<(Arc<crate::domain::Station>, f64)>;
-    let hits = match config.nearest_engine {
-        NearestEngine::Index => snapshot.nearest(&query),
-        NearestEngine::Store => {
-            // Benchmark baseline: the database answers, the index only supplies the records.
-            let rows = store.nearest_in_store(origin, limit).await?;
-            from_store = rows
-                .into_iter()
-                .filter_map(|(id, d)| snapshot.get(id).map(|s| (s, d)))
-                .collect();
-            from_store
-                .iter()
-                .map(|(s, d)| crate::index::Hit {
-                    station: s,
-                    distance_m: *d,
-                })
-                .collect()
+    // Under by=time, max_minutes caps network minutes; the road times of a distance answer
+    // are reported up to the largest cap whatever max_minutes (a straight-line cap there).
+    let time_limit = deciseconds(max_minutes.unwrap_or(MAX_MINUTES));
+    let any_time = deciseconds(MAX_MINUTES);
+    let nav_origin = with_nav.then(|| NavOrigin::new(origin));
+    // Set when the rider is on the roads: then each station on them gets network minutes.
+    let rider_on: Option<Arc<Labelled>> = rider.as_ref().map(|r| r.labelled().clone());
+    let item = |s: &crate::domain::Station, distance_m: f64, network_ds: Option<u32>| {
+        let (lon, lat) = crs.from_wgs84(s.location);
+        let minutes_source = network.as_ref().map(|_| match &rider_on {
+            Some(lab) if lab.is_on_network(mode, s.id) => MinutesSource::Network,
+            _ => MinutesSource::StraightLine,
+        });
+        NearbyStation {
+            id: s.id,
+            code: s.code.clone(),
+            name: s.name.clone(),
+            address: s.address.clone(),
+            county: s.county.clone(),
+            lat: round7(lat),
+            lon: round7(lon),
+            distance_m: (distance_m * 10.0).round() / 10.0,
+            minutes: (config.travel.minutes(mode, distance_m) * 10.0).round() / 10.0,
+            network_minutes: network_ds.map(|ds| (f64::from(ds) / 60.0).round() / 10.0),
+            minutes_source,
+            amenities: s.amenities,
+            opening_hours: s.opening_hours.to_string(),
+            open_now: snapshot.is_open(s, now),
+            temporary_closure: s
+                .temporary_closure
+                .clone()
+                .filter(|_| s.is_temporarily_closed(now)),
+            phone: s.phone.clone(),
+            photo_url: s.photo_url.clone(),
+            demo: s.demo,
+            verified_at: s.verified_at,
+            nav: nav_origin
+                .as_ref()
+                .map(|o| links(o, s.location, &s.name, mode)),
         }
     };
-    let nav_origin = with_nav.then(|| NavOrigin::new(origin));
-    let items = hits
-        .into_iter()
-        .map(|h| {
-            let s = &h.station;
-            let (lon, lat) = crs.from_wgs84(s.location);
-            NearbyStation {
-                id: s.id,
-                code: s.code.clone(),
-                name: s.name.clone(),
-                address: s.address.clone(),
-                county: s.county.clone(),
-                lat: round7(lat),
-                lon: round7(lon),
-                distance_m: (h.distance_m * 10.0).round() / 10.0,
-                minutes: (config.travel.minutes(mode, h.distance_m) * 10.0).round() / 10.0,
-                amenities: s.amenities,
-                opening_hours: s.opening_hours.to_string(),
-                open_now: snapshot.is_open(s, now),
-                temporary_closure: s
-                    .temporary_closure
-                    .clone()
-                    .filter(|_| s.is_temporarily_closed(now)),
-                phone: s.phone.clone(),
-                photo_url: s.photo_url.clone(),
-                demo: s.demo,
-                verified_at: s.verified_at,
-                nav: nav_origin
-                    .as_ref()
-                    .map(|o| links(o, s.location, &s.name, mode)),
-            }
-        })
-        .collect();
+
+    let (by, items) = match (by, rider) {
+        (NearestOrder::Time, Some(rider)) => {
+            let hits = by_time(rider, &query, time_limit).await?;
+            let items = hits
+                .iter()
+                .map(|(s, ds)| {
+                    let d = crate::index::distance_m(
+                        &origin,
+                        &origin.ecef(),
+                        &s.location,
+                        &s.location.ecef(),
+                    );
+                    item(s, d, Some(*ds))
+                })
+                .collect();
+            (NearestOrder::Time, items)
+        }
+        (_, rider) => {
+            let from_store: Vec<(Arc<crate::domain::Station>, f64)>;
+            let hits = match config.nearest_engine {
+                NearestEngine::Index => snapshot.nearest(&query),
+                NearestEngine::Store => {
+                    // Benchmark baseline: the database answers, the index only supplies the records.
+                    let rows = store.nearest_in_store(origin, limit).await?;
+                    from_store = rows
+                        .into_iter()
+                        .filter_map(|(id, d)| snapshot.get(id).map(|s| (s, d)))
+                        .collect();
+                    from_store
+                        .iter()
+                        .map(|(s, d)| crate::index::Hit {
+                            station: s,
+                            distance_m: *d,
+                        })
+                        .collect()
+                }
+            };
+            let times: Vec<(i64, u32)> = match rider {
+                Some(rider) => {
+                    let ids: Vec<i64> = hits.iter().map(|h| h.station.id).collect();
+                    tokio::task::spawn_blocking(move || rider.times_to(&ids, any_time))
+                        .await
+                        .map_err(|e| Error::Internal(anyhow::anyhow!("network minutes: {e}")))?
+                }
+                None => Vec::new(),
+            };
+            let time_of = |id: i64| times.iter().find(|t| t.0 == id).map(|t| t.1);
+            let items = hits
+                .into_iter()
+                .map(|h| item(h.station, h.distance_m, time_of(h.station.id)))
+                .collect();
+            (NearestOrder::Distance, items)
+        }
+    };
     let (olon, olat) = crs.from_wgs84(origin);
     Ok(Json(NearestReply {
         items,
+        by: network.is_some().then_some(by),
         origin: Origin {
             lat: round7(olat),
             lon: round7(olon),
@@ -384,6 +502,39 @@ pub async fn nearest_stations(
         mode,
         crs,
     }))
+}
+
+/// Whole deciseconds in `minutes` (rounded down: a time is within the cap iff its
+/// deciseconds are).
+fn deciseconds(minutes: f64) -> u32 {
+    (minutes * 600.0).floor() as u32
+}
+
+/// The `query.limit` stations matching its filters nearest by network time within `limit`
+/// deciseconds: from the labels when they prove it, else by a search off the runtime.
+async fn by_time(
+    rider: RiderOnRoads,
+    query: &NearestQuery,
+    limit: u32,
+) -> Result<Vec<(Arc<crate::domain::Station>, u32)>> {
+    let snapshot = rider.labelled().snapshot.clone();
+    let (amenities, open_at, k) = (query.amenities, query.open_at, query.limit);
+    let allow = move |s: &crate::domain::Station| {
+        s.amenities.contains_all(amenities) && open_at.is_none_or(|now| snapshot.is_open(s, now))
+    };
+    let (rider, hits) = match rider.nearest_by_labels(k, limit, &allow) {
+        Some(hits) => (rider, hits),
+        None => tokio::task::spawn_blocking(move || {
+            let hits = rider.nearest_by_search(k, limit, allow);
+            (rider, hits)
+        })
+        .await
+        .map_err(|e| Error::Internal(anyhow::anyhow!("nearest by time: {e}")))?,
+    };
+    Ok(hits
+        .into_iter()
+        .filter_map(|h| rider.labelled().station(h.station).map(|s| (s, h.time)))
+        .collect())
 }
 
 /// Query of `GET /api/v1/stations`.

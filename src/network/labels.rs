@@ -43,7 +43,9 @@ pub enum Method {
     Search,
 }
 
-/// The labels of one graph and the stations they were computed for.
+/// The labels of one graph and the stations they were computed for. Cloned by a service that
+/// updates a copy while readers keep answering from the published one.
+#[derive(Clone)]
 pub struct Labels {
     labels: Vec<[Hit; K]>,
     /// Snapped position of each station id (`None`: retired or never added).

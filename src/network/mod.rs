@@ -17,6 +17,8 @@ pub mod osm;
 pub mod roads;
 /// Snapping points to the nearest routable edge.
 pub mod snap;
+/// The index's stations labelled on the road networks, kept in step, and rider queries.
+pub mod stations;
 /// A road-like synthetic network the size of Jiangxi's, for benchmarks and tests.
 pub mod synthetic;
 

@@ -77,7 +77,7 @@ export async function getJson(path, params = {}, { signal, timeoutMs = TIMEOUT_M
 }
 
 /** Nearest stations to `lat`,`lon`; `amenities` is an array of keys. */
-export function nearestStations({ lat, lon, limit = 10, amenities = [], openNow = true, mode = 'walk' }, opts) {
+export function nearestStations({ lat, lon, limit = 10, amenities = [], openNow = true, mode = 'walk', by = null }, opts) {
   return getJson('stations/nearest', {
     lat: lat.toFixed(6),
     lon: lon.toFixed(6),
@@ -85,6 +85,7 @@ export function nearestStations({ lat, lon, limit = 10, amenities = [], openNow 
     amenities: amenities.join(','),
     open_now: openNow ? 'true' : null, // absent means "any"
     mode,
+    by, // 'time': ordered by road-network minutes (only when client-config has a network)
   }, opts);
 }
 

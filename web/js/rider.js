@@ -1,6 +1,7 @@
 // The rider view (找驿站): find the rider's position, ask for the nearest open stations with the
 // amenities they need, and show them as a list and on the map. All API text goes in via textContent.
 import { ApiError, fileReport, locateByIp, nearestStations } from './api.js';
+import { minutesLabel } from './minutes.js';
 import { AMENITIES, AMENITY_ICON, amenityLabel, formatDateTime, formatHours, onLangChange, t } from './i18n.js';
 import { answer as answerFromSaved, distanceM, loadSaved, snapshot, storeSaved } from './saved-nearby.js';
 
@@ -72,9 +73,9 @@ function formatDistance(m) {
   return t('dist.km', { n: km < 10 ? km.toFixed(1) : Math.round(km) });
 }
 
-function formatMinutes(minutes, mode) {
-  const n = Math.max(1, Math.round(minutes));
-  return t(mode === 'ebike' ? 'minutes.ebike' : 'minutes.walk', { n });
+function formatMinutes(item, mode) {
+  const label = minutesLabel(item, mode);
+  return label ? t(label.key, { n: label.n }) : null;
 }
 
 /** Wraps navigator.geolocation; `onLate` gets a fix that arrives after we stopped waiting. */
@@ -369,15 +370,17 @@ export class RiderView {
       if (this.inflight === ctrl) this.showSaved(q, null, { quiet: true });
     }, SLOW_MS);
     try {
+      // With a road network the list is ordered by minutes on the roads (by=time).
+      const by = this.config.travel?.network ? 'time' : null;
       const { data, fromCache } = await nearestStations(
-        { ...origin, limit: LIMIT, amenities: q.amenities, openNow, mode },
+        { ...origin, limit: LIMIT, amenities: q.amenities, openNow, mode, by },
         { signal: ctrl.signal },
       );
       await navReady;
       if (ctrl.signal.aborted) return;
       const items = Array.isArray(data.items) ? data.items : [];
       this.show(items, data.mode || mode, fromCache, null);
-      if (!fromCache) this.keepForOffline(q, items);
+      if (!fromCache) this.keepForOffline(q, data.by === 'time' ? null : items);
     } catch (e) {
       if (ctrl.signal.aborted) return;
       if (!(e instanceof ApiError && OFFLINE_CODES.includes(e.code) && this.showSaved(q, e))) {
@@ -431,6 +434,8 @@ export class RiderView {
    * other mode can be answered offline too) and saves those instead.
    */
   keepForOffline(q, items) {
+    // A list ordered by road minutes (`items` null) proves nothing about distances: only the
+    // background fetch by distance below is saved then.
     const saved = loadSaved();
     const wide = { ...q, amenities: [], openNow: false };
     const fresh = saved?.wide && Date.now() - saved.fetchedAt < SAVE_KEEP_MS;
@@ -439,9 +444,11 @@ export class RiderView {
     if (reach >= SAVE_KEEP_REACH_M) return;
     // A saved wide answer that already holds everything this one proves is kept: replacing it
     // with the narrower one (while a second query races the background fetch) would lose reach.
-    const far = items.length < q.limit ? Infinity : Math.max(...items.map((s) => Number(s.distance_m) || 0));
-    if (reach >= far) return;
-    storeSaved(snapshot({ ...q, items }));
+    if (items) {
+      const far = items.length < q.limit ? Infinity : Math.max(...items.map((s) => Number(s.distance_m) || 0));
+      if (reach >= far) return;
+      storeSaved(snapshot({ ...q, items }));
+    }
     if (this.prefetching && distanceM(this.prefetching, q.origin) < 200) return;
     const at = { ...q.origin };
     this.prefetching = at;
@@ -593,7 +600,8 @@ export class RiderView {
 
     const meta = el('p', 'station-meta');
     meta.append(el('strong', 'station-distance', formatDistance(item.distance_m)));
-    if (Number.isFinite(item.minutes)) meta.append(' · ', el('span', 'station-minutes', formatMinutes(item.minutes, mode)));
+    const minutes = formatMinutes(item, mode);
+    if (minutes) meta.append(' · ', el('span', 'station-minutes', minutes));
     if (item.demo) meta.append(' ', el('span', 'tag-demo', t('demo.tag')));
     li.append(meta);
 

@@ -29,7 +29,9 @@ export function snapshot({ origin, amenities = [], openNow = false, limit, items
     openNow: Boolean(openNow),
     completeM: items.length < limit ? null : far, // null: complete at any distance
     fetchedAt,
-    items: items.map(({ distance_m: _d, minutes: _m, ...rest }) => rest),
+    // Distances and minutes belong to the saved origin: recomputed for the position asked.
+    // Road minutes cannot be, so a saved answer shows straight-line estimates.
+    items: items.map(({ distance_m: _d, minutes: _m, network_minutes: _n, minutes_source: _s, ...rest }) => rest),
   };
 }
 

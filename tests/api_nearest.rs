@@ -484,8 +484,8 @@ async fn navigation_links_only_when_included_and_unknown_includes_are_refused() 
     assert_eq!(status, StatusCode::OK, "{body}");
     let item = body["items"][0].as_object().expect("an item");
     assert!(!item.contains_key("nav"), "{body}");
-    // Optional members without a value are left out, not null.
-    for absent in ["temporary_closure", "photo_url", "verified_at"] {
+    // Optional members without a value are left out, not null; the county only on request.
+    for absent in ["temporary_closure", "photo_url", "verified_at", "county"] {
         assert!(!item.contains_key(absent), "{absent}: {body}");
     }
     assert!(!body["origin"]
@@ -497,6 +497,12 @@ async fn navigation_links_only_when_included_and_unknown_includes_are_refused() 
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["items"][0]["nav"]["tencent"].is_string(), "{body}");
+    let (status, body) = app
+        .get_json(&nearest_url(NANCHANG, "&include=county"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["items"][0]["county"], "360102", "{body}");
+    assert!(body["items"][0].get("nav").is_none(), "{body}");
     for bad in ["", "navs", "nav,", "nav,amenities", "NAV"] {
         let (status, body) = app
             .get_json(&nearest_url(NANCHANG, &format!("&include={bad}")))
@@ -516,7 +522,11 @@ async fn navigation_links_only_when_included_and_unknown_includes_are_refused() 
 #[tokio::test]
 async fn five_station_reply_fits_in_two_and_a_half_kilobytes() {
     let app = spawn_app().await;
-    for (what, origin) in [("Nanchang", NANCHANG), ("Ganzhou", (114.935, 25.831))] {
+    for (what, origin) in [
+        ("Nanchang", NANCHANG),
+        ("Ganzhou", (114.935, 25.831)),
+        ("Jiujiang", (116.0, 29.705)),
+    ] {
         let res = app.get(&nearest_url(origin, "&limit=5")).await;
         assert_eq!(res.status(), StatusCode::OK);
         let bytes = res.bytes().await.expect("a body");

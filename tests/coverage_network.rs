@@ -6,12 +6,12 @@
 
 mod common;
 
-use common::{assert_error, new_station, spawn_app_with, station_record};
+use common::{assert_error, helsinki_extract, new_station, spawn_app_with, station_record};
 use h3o::Resolution;
 use petgraph::graph::{DiGraph, NodeIndex};
 use reqwest::StatusCode;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use yizhan::coverage::grid::Grid;
 use yizhan::coverage::network_travel::NetworkTravel;
@@ -22,18 +22,6 @@ use yizhan::index::Snapshot;
 use yizhan::network::graph::{Graph, BACKWARD, FORWARD};
 use yizhan::network::roads::Roads;
 use yizhan::network::snap::Snap;
-
-/// Helsinki copied into a temporary directory (the graph cache is written beside it).
-fn extract() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let to = dir.path().join("Helsinki.osm.pbf");
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/osm/Helsinki.osm.pbf"),
-        &to,
-    )
-    .expect("copying the extract");
-    (dir, to)
-}
 
 fn roads(path: &Path) -> Arc<Roads> {
     Arc::new(
@@ -142,7 +130,7 @@ fn minutes_of_ds(ds: Option<u32>) -> f64 {
 
 #[test]
 fn network_minutes_equal_dijkstra_from_each_cells_snapped_point() {
-    let (_dir, path) = extract();
+    let (_dir, path) = helsinki_extract();
     let roads = roads(&path);
     let travel = NetworkTravel::new(roads.clone());
     let b = bbox(&roads.walk.graph);
@@ -193,7 +181,7 @@ fn network_minutes_equal_dijkstra_from_each_cells_snapped_point() {
 
 #[test]
 fn reach_agrees_with_nearest_minutes() {
-    let (_dir, path) = extract();
+    let (_dir, path) = helsinki_extract();
     let roads = roads(&path);
     let travel = NetworkTravel::new(roads.clone());
     let grid = grid(bbox(&roads.walk.graph), Resolution::Ten);
@@ -230,7 +218,7 @@ fn reach_agrees_with_nearest_minutes() {
 
 #[test]
 fn cells_without_road_access_are_neither_covered_nor_gaps() {
-    let (_dir, path) = extract();
+    let (_dir, path) = helsinki_extract();
     let roads = roads(&path);
     let travel = NetworkTravel::new(roads.clone());
     let b = bbox(&roads.walk.graph);
@@ -308,7 +296,7 @@ fn assert_adds_up(what: &str, total: &Value) {
 
 #[tokio::test]
 async fn http_network_and_straight_line_differ_and_add_up() {
-    let (_dir, path) = extract();
+    let (_dir, path) = helsinki_extract();
     let app = spawn_app_with(|a| {
         a.seed = false;
         a.osm = Some(path.clone());

@@ -5,25 +5,14 @@
 
 mod common;
 
-use common::{spawn_app_with, TestApp};
+use common::{helsinki_extract, spawn_app_with, TestApp};
 use geozero::mvt::{Message, Tile};
 use reqwest::StatusCode;
-use std::path::{Path, PathBuf};
+
 use yizhan::domain::TravelModel;
 use yizhan::network::graph::Graph;
 use yizhan::network::{lonlat_of, osm};
 use yizhan::tiles::grid::{TileId, World};
-
-fn extract() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let to = dir.path().join("Helsinki.osm.pbf");
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/osm/Helsinki.osm.pbf"),
-        &to,
-    )
-    .expect("copying the extract");
-    (dir, to)
-}
 
 async fn tile(app: &TestApp, t: TileId) -> reqwest::Response {
     app.get(&format!("/api/v1/tiles/roads/{}/{}/{}.mvt", t.z, t.x, t.y))
@@ -84,7 +73,7 @@ fn edges_inside(g: &Graph, t: TileId) -> Vec<Vec<(i32, i32)>> {
 
 #[tokio::test]
 async fn road_tiles_hold_the_walkable_edges_of_the_extract() {
-    let (_dir, path) = extract();
+    let (_dir, path) = helsinki_extract();
     let app = spawn_app_with(|a| {
         a.seed = false;
         a.osm = Some(path.clone());

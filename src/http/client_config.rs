@@ -6,9 +6,9 @@
 use super::{ApiConfig, AppState};
 use crate::domain::{Basemap, Mode};
 use crate::geoip::GeoIp;
-use crate::tiles::TileService;
 use crate::network::cache::Origin;
 use crate::network::stations::NetworkStations;
+use crate::tiles::TileService;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};

@@ -72,7 +72,7 @@ string_enum_schema!(
     CrsSchema => Crs::ALL.map(Crs::as_str)
 );
 string_enum_schema!(
-    /// What `include` may add to a nearest reply: `nav` (a comma list of these).
+    /// What `include` may add to a nearest reply: `nav`, `county` (a comma list of these).
     IncludeSchema => super::stations::INCLUDE_VALUES
 );
 string_enum_schema!(

@@ -2,15 +2,14 @@
 //! vector tiles (a basemap served by yizhan itself; empty without `--osm`, which
 //! `client-config`'s `road_network` tells the page before it asks).
 
-use super::tiles::{etag_of, matches, MVT_CONTENT_TYPE};
 use super::AppState;
 use crate::error::{Error, Result};
 use crate::network::roads::Roads;
 use crate::tiles::grid::TileId;
 use crate::tiles::roads::roads_tile;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use std::sync::Arc;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -63,28 +62,5 @@ pub async fn get_road_tile(
             .map_err(|e| Error::Internal(anyhow::anyhow!("road tile task: {e}")))?,
         None => None,
     };
-    let cache = (
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(CACHE_CONTROL),
-    );
-    let Some(bytes) = rendered else {
-        return Ok((StatusCode::NO_CONTENT, [cache]).into_response());
-    };
-    let tag = etag_of(&bytes);
-    let etag = HeaderValue::from_str(&tag).map_err(|e| Error::Internal(e.into()))?;
-    if matches(&headers, &tag) {
-        return Ok((StatusCode::NOT_MODIFIED, [cache, (header::ETAG, etag)]).into_response());
-    }
-    Ok((
-        [
-            cache,
-            (header::ETAG, etag),
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(MVT_CONTENT_TYPE),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    super::tiles::tile_reply(rendered, &headers, CACHE_CONTROL)
 }

@@ -75,7 +75,8 @@ pub struct NearestParams {
     #[param(value_type = Option<NearestOrder>, inline)]
     by: Option<String>,
     /// Extra members per item, comma-separated: `nav` adds the navigation hand-off links
-    /// (Amap, Baidu, Tencent), which the web app builds itself from `lat`/`lon`.
+    /// (Amap, Baidu, Tencent), which the web app builds itself from `lat`/`lon`; `county` the
+    /// county adcode.
     #[param(value_type = Option<IncludeSchema>, inline)]
     include: Option<String>,
 }
@@ -113,15 +114,27 @@ pub enum MinutesSource {
 }
 
 /// Values of `include` on `GET /api/v1/stations/nearest`.
-pub const INCLUDE_VALUES: [&str; 1] = ["nav"];
+pub const INCLUDE_VALUES: [&str; 2] = ["nav", "county"];
 
-/// Parses `include`: a comma list of [`INCLUDE_VALUES`]; says whether `nav` is asked for.
-fn parse_include(s: Option<&str>) -> Result<bool> {
-    let Some(s) = s else { return Ok(false) };
-    let mut nav = false;
+/// What `include` adds to each item of a nearest reply.
+#[derive(Debug, Clone, Copy, Default)]
+struct Include {
+    /// The navigation hand-off links.
+    nav: bool,
+    /// The county adcode.
+    county: bool,
+}
+
+/// Parses `include`: a comma list of [`INCLUDE_VALUES`].
+fn parse_include(s: Option<&str>) -> Result<Include> {
+    let Some(s) = s else {
+        return Ok(Include::default());
+    };
+    let mut include = Include::default();
     for v in s.split(',') {
         match v.trim() {
-            "nav" => nav = true,
+            "nav" => include.nav = true,
+            "county" => include.county = true,
             other => {
                 return Err(Error::bad_request(
                     "invalid_query",
@@ -133,7 +146,7 @@ fn parse_include(s: Option<&str>) -> Result<bool> {
             }
         }
     }
-    Ok(nav)
+    Ok(include)
 }
 
 /// The rider's position in `crs`: `lat` and `lon` together, or neither (the origin then comes
@@ -174,8 +187,10 @@ pub struct NearbyStation {
     pub name: String,
     /// Address.
     pub address: String,
-    /// County adcode.
-    pub county: String,
+    /// County adcode: only with `include=county` (the web app does not show it, and a
+    /// rider's phone should not download it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub county: Option<String>,
     /// Latitude (in the requested crs).
     pub lat: f64,
     /// Longitude (in the requested crs).
@@ -329,7 +344,7 @@ pub async fn nearest_stations(
             "by=time needs a road network: this server runs without one (serve --osm FILE)",
         ));
     }
-    let with_nav = parse_include(p.include.as_deref())?;
+    let include = parse_include(p.include.as_deref())?;
     let limit = match &p.limit {
         None => 5,
         Some(s) => s
@@ -397,7 +412,7 @@ pub async fn nearest_stations(
     // are reported up to the largest cap whatever max_minutes (a straight-line cap there).
     let time_limit = deciseconds(max_minutes.unwrap_or(MAX_MINUTES));
     let any_time = deciseconds(MAX_MINUTES);
-    let nav_origin = with_nav.then(|| NavOrigin::new(origin));
+    let nav_origin = include.nav.then(|| NavOrigin::new(origin));
     // Set when the rider is on the roads: then each station on them gets network minutes.
     let rider_on: Option<Arc<Labelled>> = rider.as_ref().map(|r| r.labelled().clone());
     let item = |s: &crate::domain::Station, distance_m: f64, network_ds: Option<u32>| {
@@ -411,7 +426,7 @@ pub async fn nearest_stations(
             code: s.code.clone(),
             name: s.name.clone(),
             address: s.address.clone(),
-            county: s.county.clone(),
+            county: include.county.then(|| s.county.clone()),
             lat: round7(lat),
             lon: round7(lon),
             distance_m: (distance_m * 10.0).round() / 10.0,

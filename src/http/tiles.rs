@@ -89,16 +89,26 @@ pub async fn get_tile(
         .render(index.load(), t, chrono::Utc::now())
         .await
         .map_err(Error::Internal)?;
+    tile_reply(rendered, &headers, CACHE_CONTROL)
+}
+
+/// The reply for a rendered tile: 204 when there is none, else the MVT with its `ETag` (a hash
+/// of the bytes) or a 304 when the client holds it; `cache_control` on all three.
+pub fn tile_reply(
+    rendered: Option<Vec<u8>>,
+    headers: &HeaderMap,
+    cache_control: &'static str,
+) -> Result<Response> {
     let cache = (
         header::CACHE_CONTROL,
-        HeaderValue::from_static(CACHE_CONTROL),
+        HeaderValue::from_static(cache_control),
     );
     let Some(bytes) = rendered else {
         return Ok((StatusCode::NO_CONTENT, [cache]).into_response());
     };
     let tag = etag_of(&bytes);
     let etag = HeaderValue::from_str(&tag).map_err(|e| Error::Internal(e.into()))?;
-    if matches(&headers, &tag) {
+    if matches(headers, &tag) {
         return Ok((StatusCode::NOT_MODIFIED, [cache, (header::ETAG, etag)]).into_response());
     }
     Ok((

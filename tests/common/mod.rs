@@ -591,3 +591,16 @@ pub fn station_record(id: i64, new: &NewStation, now: DateTime<Utc>) -> Station 
         updated_at: now,
     }
 }
+
+/// The Helsinki extract (ODbL, tests/data/osm/README.md) copied into a new temporary directory,
+/// so the graph cache `serve --osm` writes beside it stays out of the repository.
+pub fn helsinki_extract() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let to = dir.path().join("Helsinki.osm.pbf");
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/osm/Helsinki.osm.pbf"),
+        &to,
+    )
+    .expect("copying the Helsinki extract");
+    (dir, to)
+}

@@ -15,7 +15,9 @@
 #       (random points around Nanchang/Jiangxi for (a) and (b), scripts/nearest.lua); then oha
 #       (installed with cargo if missing) drives (a) open loop at half its saturated rate for the
 #       p99. Prints req/s, latencies, the ratios against the targets, and the load averages.
-#       Replies are identity-encoded: wrk and oha send no Accept-Encoding.
+#       Replies are identity-encoded: wrk sends no Accept-Encoding and oha runs with
+#       --disable-compression (oha 1.x asks for gzip/br by default: the server would then spend
+#       ~50-90 µs per reply compressing it, see BENCHMARKS.md).
 # latency: the same index server on a fresh seeded PostGIS database, driven by oha (crates.io;
 #       `cargo install oha --locked` if missing) at FIXED request rates (LATENCY_RATES, open loop,
 #       --latency-correction against coordinated omission) over CONNECTIONS connections: p50/p99
@@ -214,7 +216,7 @@ PY
 # JSON line {rate, served, p50, p90, p99, p999, max, bad, cut} (milliseconds).
 oha_at() {
   local name=$1 rate=$2 urls=$3
-  "$OHA" -z "${DURATION}s" -c "$CONNECTIONS" -q "$rate" --latency-correction --no-tui \
+  "$OHA" -z "${DURATION}s" -c "$CONNECTIONS" -q "$rate" --latency-correction --no-tui --disable-compression \
     --output-format json --urls-from-file "$urls" >"$WORK/oha-$name.json"
   python3 - "$WORK/oha-$name.json" "$rate" <<'PY'
 import json, sys
@@ -334,7 +336,7 @@ for _ in range(20000):
     print(f"http://127.0.0.1:{sys.argv[1]}/api/v1/stations/nearest?lat={lat:.6f}&lon={lon:.6f}&limit=5")
 PY
   step "oha: index engine at $half req/s (half the saturated rate), $CONNECTIONS connections"
-  "$OHA" -z "${WARMUP}s" -c "$CONNECTIONS" --no-tui --output-format quiet --urls-from-file "$WORK/urls.txt" >/dev/null
+  "$OHA" -z "${WARMUP}s" -c "$CONNECTIONS" --no-tui --disable-compression --output-format quiet --urls-from-file "$WORK/urls.txt" >/dev/null
   local lh h
   lh=$(machine_load)
   h=$(oha_at half "$half" "$WORK/urls.txt")

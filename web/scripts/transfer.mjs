@@ -5,8 +5,7 @@
 // Usage (against a running server; nothing else is contacted):
 //   node web/scripts/transfer.mjs [http://127.0.0.1:8080]     (or YIZHAN_URL=…)
 //   options by environment: CHROMIUM=/usr/bin/chromium, SETTLE_MS=3000 (quiet time that ends a
-//   visit), MAX_MS=45000, JSON=1 (print the figures as one JSON line at the end too), WARM=0 (no
-//   uncounted visit first, so the server has not yet best-compressed its files)
+//   visit), MAX_MS=45000, JSON=1 (print the figures as one JSON line at the end too)
 //
 // Two counts, which should agree:
 // - the wire: Chromium talks to the server through a TCP relay started here, which counts every
@@ -96,17 +95,6 @@ const browser = await chromium.launch({
     '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
 });
 try {
-  // The server keeps its text files best-compressed once a first client has asked for them (the
-  // first reply after a start or an edit is compressed per request, at the fast level): a visit
-  // by another profile first, unless WARM=0, so the figures are what riders get from a running
-  // server. Its bytes are not counted.
-  if (process.env.WARM !== '0') {
-    const warm = await browser.newContext({ serviceWorkers: 'block', geolocation: NANCHANG, permissions: ['geolocation'] });
-    const page = await warm.newPage();
-    await page.goto(base);
-    await sleep(SETTLE_MS);
-    await warm.close();
-  }
   // One context is one profile: its HTTP cache and service worker outlive its pages.
   const context = await browser.newContext({
     viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2,

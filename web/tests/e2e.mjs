@@ -271,6 +271,15 @@ describe('rider view (找驿站)', () => {
     try {
       await gotoWithGps(page);
       await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+      // The first visit's basemap reached the page before the worker was in control; the page
+      // hands it over to be kept (a message): wait until it is, as a rider's next start would.
+      await page.waitForFunction(async () => {
+        for (const name of await caches.keys()) {
+          const keys = await (await caches.open(name)).keys();
+          if (keys.some((r) => new URL(r.url).pathname === '/api/v1/counties')) return true;
+        }
+        return false;
+      }, null, { polling: 200 });
       await context.setOffline(true);
       await page.reload();
       assert.equal(await page.locator('h1').innerText(), '找驿站');

@@ -1,8 +1,9 @@
 //! The web app's text files compressed once at the best settings (brotli 11, gzip 9) instead of
 //! per request at the fast level the compression layer uses: a phone's first visit is ~16 KB
 //! lighter (Leaflet alone 44 → 37 KB). Kept in memory per file and encoding, keyed by the file's
-//! size and modification time, so an edited file is seen at once (the next request serves it
-//! through the compression layer while its best form is made in the background).
+//! size and modification time, so an edited file is seen at once. The first request for a
+//! version waits for its compression (Leaflet ~0.4 s of CPU; a few milliseconds for the app's
+//! own files), so every client, the first after a start or a deploy included, gets the same bytes.
 
 use super::super::encoding::{accepted, best_compressed, Accepted};
 use super::MIN_COMPRESS_BYTES;
@@ -10,7 +11,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -42,7 +43,6 @@ struct Entry {
 pub struct Precompressed {
     dir: PathBuf,
     entries: Mutex<HashMap<PathBuf, Arc<Entry>>>,
-    making: Mutex<HashSet<PathBuf>>,
 }
 
 /// The file a public URL path names inside the folder (`/` is `index.html`); `None` for anything
@@ -66,10 +66,10 @@ fn content_type(file: &Path) -> Option<&'static str> {
 }
 
 /// The weak validator shared by every encoding of a version of a file: `W/"secs.nanos-len"`
-/// in hex, the strong tag `ServeDir` gives the file itself, weakened.
+/// in hex (nanoseconds in 8 digits), the strong tag `ServeDir` gives the file itself, weakened.
 fn etag(modified: SystemTime, len: u64) -> String {
     let d = modified.duration_since(UNIX_EPOCH).unwrap_or_default();
-    format!("W/\"{:x}.{:x}-{:x}\"", d.as_secs(), d.subsec_nanos(), len)
+    format!("W/\"{:x}.{:08x}-{:x}\"", d.as_secs(), d.subsec_nanos(), len)
 }
 
 impl Precompressed {
@@ -78,13 +78,12 @@ impl Precompressed {
         Arc::new(Self {
             dir,
             entries: Mutex::new(HashMap::new()),
-            making: Mutex::new(HashSet::new()),
         })
     }
 
-    /// The reply to a GET or HEAD of `path` from the cache: `None` when it cannot answer (not a
-    /// text file, no encoding accepted, a `Range`, not compressed yet: then it starts making
-    /// the compressed forms) and the caller serves the file as usual.
+    /// The reply to a GET or HEAD of `path` in its best-compressed form (made now if this
+    /// version of the file has none yet): `None` when it does not apply (not a text file, no
+    /// encoding accepted, a `Range`, a file it cannot read) and the caller serves the file as usual.
     pub async fn respond(
         self: &Arc<Self>,
         method: &Method,
@@ -104,9 +103,9 @@ impl Precompressed {
             return None;
         }
         let cached = self.entries.lock().ok()?.get(&rel).cloned();
-        let Some(entry) = cached.filter(|e| e.len == len && e.modified == modified) else {
-            self.make(rel, content_type);
-            return None;
+        let entry = match cached.filter(|e| e.len == len && e.modified == modified) {
+            Some(entry) => entry,
+            None => self.make(rel, content_type).await?,
         };
         let tag = etag(entry.modified, entry.len);
         let last_modified = httpdate::fmt_http_date(entry.modified);
@@ -147,44 +146,45 @@ impl Precompressed {
         Some(res)
     }
 
-    /// Compresses `rel` in the background, once at a time per file.
-    fn make(self: &Arc<Self>, rel: PathBuf, content_type: &'static str) {
-        let first = self.making.lock().is_ok_and(|mut m| m.insert(rel.clone()));
-        if !first {
-            return;
+    /// Compresses `rel` off the runtime and keeps it; `None` if it cannot be read, or changed
+    /// while being read (the next request tries again).
+    async fn make(
+        self: &Arc<Self>,
+        rel: PathBuf,
+        content_type: &'static str,
+    ) -> Option<Arc<Entry>> {
+        let path = self.dir.join(&rel);
+        let made = tokio::task::spawn_blocking(move || -> std::io::Result<Entry> {
+            let before = std::fs::metadata(&path)?;
+            let bytes = std::fs::read(&path)?;
+            let (gzip, br) = best_compressed(&bytes)?;
+            let after = std::fs::metadata(&path)?;
+            if before.modified()? != after.modified()? || after.len() != bytes.len() as u64 {
+                return Err(std::io::Error::other("changed while compressing"));
+            }
+            Ok(Entry {
+                len: bytes.len() as u64,
+                modified: after.modified()?,
+                content_type,
+                gzip: gzip.into(),
+                br: br.into(),
+            })
+        })
+        .await
+        .ok()?;
+        match made {
+            Ok(entry) => {
+                let entry = Arc::new(entry);
+                if let Ok(mut e) = self.entries.lock() {
+                    e.insert(rel, entry.clone());
+                }
+                Some(entry)
+            }
+            Err(e) => {
+                tracing::debug!(file = %rel.display(), error = %e, "not precompressed");
+                None
+            }
         }
-        let me = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let path = me.dir.join(&rel);
-            let made = (|| -> std::io::Result<Entry> {
-                let before = std::fs::metadata(&path)?;
-                let bytes = std::fs::read(&path)?;
-                let (gzip, br) = best_compressed(&bytes)?;
-                let after = std::fs::metadata(&path)?;
-                // Changed while read: try again on the next request.
-                if before.modified()? != after.modified()? || after.len() != bytes.len() as u64 {
-                    return Err(std::io::Error::other("changed while compressing"));
-                }
-                Ok(Entry {
-                    len: bytes.len() as u64,
-                    modified: after.modified()?,
-                    content_type,
-                    gzip: gzip.into(),
-                    br: br.into(),
-                })
-            })();
-            match made {
-                Ok(entry) => {
-                    if let Ok(mut e) = me.entries.lock() {
-                        e.insert(rel.clone(), Arc::new(entry));
-                    }
-                }
-                Err(e) => tracing::debug!(file = %path.display(), error = %e, "not precompressed"),
-            }
-            if let Ok(mut m) = me.making.lock() {
-                m.remove(&rel);
-            }
-        });
     }
 }
 

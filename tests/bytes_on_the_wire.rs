@@ -566,12 +566,22 @@ async fn web_files_are_served_best_compressed_and_follow_edits() {
         }
         out.len()
     };
+    // A crowd asking at once: one compression, the same bytes for all.
+    let crowd: Vec<_> = (0..6)
+        .map(|_| fetch(&app, "/js/big.js", Some("br")))
+        .collect();
+    let crowd = futures::future::join_all(crowd).await;
+    assert!(
+        crowd.windows(2).all(|w| w[0].2 == w[1].2),
+        "same bytes for all"
+    );
     let (_, identity, _) = fetch(&app, "/js/big.js", None).await;
     let strong = header_of(&identity, header::ETAG)
         .expect("ETag")
         .to_string();
     let (status, h, body) = fetch(&app, "/js/big.js", Some("br")).await;
     assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, crowd[0].2);
     assert_eq!(header_of(&h, header::CONTENT_ENCODING), Some("br"));
     assert!(
         body.len() * 100 < per_request * 95,

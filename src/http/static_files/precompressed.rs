@@ -43,6 +43,9 @@ struct Entry {
 pub struct Precompressed {
     dir: PathBuf,
     entries: Mutex<HashMap<PathBuf, Arc<Entry>>>,
+    /// One compression at a time per file: the requests that arrive meanwhile (a deploy meeting
+    /// a crowd) wait for it instead of each spending the same CPU.
+    making: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// The file a public URL path names inside the folder (`/` is `index.html`); `None` for anything
@@ -78,6 +81,7 @@ impl Precompressed {
         Arc::new(Self {
             dir,
             entries: Mutex::new(HashMap::new()),
+            making: Mutex::new(HashMap::new()),
         })
     }
 
@@ -102,10 +106,26 @@ impl Precompressed {
         if !meta.is_file() || !(MIN_COMPRESS_BYTES..=MAX_FILE_BYTES).contains(&len) {
             return None;
         }
+        let current = |e: &Arc<Entry>| e.len == len && e.modified == modified;
         let cached = self.entries.lock().ok()?.get(&rel).cloned();
-        let entry = match cached.filter(|e| e.len == len && e.modified == modified) {
+        let entry = match cached.filter(current) {
             Some(entry) => entry,
-            None => self.make(rel, content_type).await?,
+            None => {
+                let turn = self
+                    .making
+                    .lock()
+                    .ok()?
+                    .entry(rel.clone())
+                    .or_default()
+                    .clone();
+                let _turn = turn.lock().await;
+                // Made by the request this one waited for?
+                let cached = self.entries.lock().ok()?.get(&rel).cloned();
+                match cached.filter(current) {
+                    Some(entry) => entry,
+                    None => self.make(rel, content_type).await?,
+                }
+            }
         };
         let tag = etag(entry.modified, entry.len);
         let last_modified = httpdate::fmt_http_date(entry.modified);

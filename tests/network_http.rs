@@ -13,8 +13,7 @@ use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use yizhan::auth::{hash_password, new_session_token, token_hash};
-use yizhan::domain::{AmenitySet, Login, LonLat, Mode, Role, TravelModel};
+use yizhan::domain::{AmenitySet, LonLat, Mode, Role, TravelModel};
 use yizhan::network::cache;
 use yizhan::network::graph::Graph;
 use yizhan::network::snap::{Snap, SnapIndex};
@@ -251,28 +250,9 @@ async fn assert_by_distance(
     }
 }
 
-/// Creates an account and returns a session token for it.
+/// An admin's session token.
 async fn admin_token(app: &TestApp) -> String {
-    let id = app
-        .store
-        .create_account(
-            &Login::new("boss").unwrap(),
-            &hash_password("a long test password").unwrap(),
-            Role::Admin,
-            &[],
-        )
-        .await
-        .expect("creating the admin");
-    let token = new_session_token();
-    app.store
-        .create_session(
-            &token_hash(&token),
-            id,
-            chrono::Utc::now() + chrono::TimeDelta::hours(1),
-        )
-        .await
-        .expect("creating a session");
-    token
+    token_for(app, "boss", Role::Admin, &[]).await
 }
 
 #[tokio::test]

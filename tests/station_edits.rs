@@ -2,38 +2,12 @@
 
 mod common;
 
-use common::{json_of, new_station, spawn_empty_app, TestApp};
+use common::{json_of, new_station, spawn_empty_app, token_for, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use yizhan::auth::{hash_password, new_session_token, token_hash};
 use yizhan::domain::audit::{station_state, AuditAction};
-use yizhan::domain::{Login, Role};
-
-/// Creates an account managing `codes` and returns a session token for it.
-async fn token_for(app: &TestApp, login: &str, role: Role, codes: &[&str]) -> String {
-    let codes: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
-    let id = app
-        .store
-        .create_account(
-            &Login::new(login).unwrap(),
-            &hash_password("a long test password").unwrap(),
-            role,
-            &codes,
-        )
-        .await
-        .expect("creating a test account");
-    let token = new_session_token();
-    app.store
-        .create_session(
-            &token_hash(&token),
-            id,
-            chrono::Utc::now() + chrono::TimeDelta::hours(1),
-        )
-        .await
-        .expect("creating a test session");
-    token
-}
+use yizhan::domain::Role;
 
 async fn patch(
     app: &TestApp,

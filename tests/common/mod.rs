@@ -604,3 +604,33 @@ pub fn helsinki_extract() -> (tempfile::TempDir, std::path::PathBuf) {
     .expect("copying the Helsinki extract");
     (dir, to)
 }
+
+/// Creates an account managing `codes` and returns a session token for it.
+pub async fn token_for(
+    app: &TestApp,
+    login: &str,
+    role: yizhan::domain::Role,
+    codes: &[&str],
+) -> String {
+    let codes: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
+    let id = app
+        .store
+        .create_account(
+            &yizhan::domain::Login::new(login).unwrap(),
+            &yizhan::auth::hash_password("a long test password").unwrap(),
+            role,
+            &codes,
+        )
+        .await
+        .expect("creating a test account");
+    let token = yizhan::auth::new_session_token();
+    app.store
+        .create_session(
+            &yizhan::auth::token_hash(&token),
+            id,
+            chrono::Utc::now() + chrono::TimeDelta::hours(1),
+        )
+        .await
+        .expect("creating a test session");
+    token
+}

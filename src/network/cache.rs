@@ -143,8 +143,11 @@ fn put_graph(out: &mut Vec<u8>, g: &Graph) {
     put_vec(out, &g.coords, pair);
     for csr in [&g.fwd, &g.rev] {
         put_vec(out, &csr.first, u32::to_le_bytes);
-        put_vec(out, &csr.head, u32::to_le_bytes);
-        put_vec(out, &csr.weight, u32::to_le_bytes);
+        // Heads then weights, as the layout has always been on disk.
+        let heads: Vec<u32> = csr.arcs.iter().map(|a| a[0]).collect();
+        let weights: Vec<u32> = csr.arcs.iter().map(|a| a[1]).collect();
+        put_vec(out, &heads, u32::to_le_bytes);
+        put_vec(out, &weights, u32::to_le_bytes);
     }
     put_vec(out, &g.edge_u, u32::to_le_bytes);
     put_vec(out, &g.edge_v, u32::to_le_bytes);
@@ -215,11 +218,20 @@ fn get_graph(r: &mut Reader<'_>, profile: Profile) -> Result<Graph, NetworkError
     };
     let coords = r.vec(pair)?;
     let mut csr = || -> Result<Csr, NetworkError> {
-        Ok(Csr {
-            first: r.vec(u32::from_le_bytes)?,
-            head: r.vec(u32::from_le_bytes)?,
-            weight: r.vec(u32::from_le_bytes)?,
-        })
+        let first = r.vec(u32::from_le_bytes)?;
+        let heads = r.vec(u32::from_le_bytes)?;
+        let weights = r.vec(u32::from_le_bytes)?;
+        if heads.len() != weights.len() {
+            return Err(NetworkError::Cache(
+                "arc heads and weights differ in number".into(),
+            ));
+        }
+        let arcs = heads
+            .into_iter()
+            .zip(weights)
+            .map(|(h, w)| [h, w])
+            .collect();
+        Ok(Csr { first, arcs })
     };
     let fwd = csr()?;
     let rev = csr()?;

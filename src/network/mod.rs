@@ -13,6 +13,10 @@ pub mod graph;
 pub mod labels;
 /// Reading an `.osm.pbf` extract under the walk and e-bike tag rules.
 pub mod osm;
+/// A static packed R-tree of the edges' envelopes.
+pub mod packed;
+/// A monotone priority queue for the labelling's millions of pushes.
+pub mod radix;
 /// The loaded networks a service shares: per mode, the graph and its snapping index.
 pub mod roads;
 /// Snapping points to the nearest routable edge.

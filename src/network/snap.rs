@@ -1,17 +1,14 @@
 //! Snapping points to the nearest routable edge, and the times along the partial edge.
 //!
-//! The R-tree holds one envelope per edge (not per segment: a provincial graph has millions
-//! of segments, and 20 bytes per edge instead of ~56 per segment keeps the index a fraction of
-//! the graph). Candidates are the edges whose envelope meets a box of [`MAX_SNAP_M`] around
+//! The R-tree (a static packed one, [`super::packed`]) holds one envelope per edge (not per
+//! segment: a provincial graph has millions of segments, and ~21 bytes per edge instead of
+//! ~56 per segment keeps the index a fraction of the graph). Candidates are the edges whose envelope meets a box of [`MAX_SNAP_M`] around
 //! the point; each is measured exactly along its segments.
 
 use super::graph::{Graph, BACKWARD, FORWARD};
+use super::packed::PackedRTree;
 use super::{lonlat_of, MAX_SNAP_M};
 use crate::domain::LonLat;
-use rstar::primitives::{GeomWithData, Rectangle};
-use rstar::{RTree, AABB};
-
-type Entry = GeomWithData<Rectangle<[f32; 2]>, u32>;
 
 /// Envelopes are stored in f32 degrees (about 1 m resolution at Jiangxi's longitudes), padded
 /// outward by this much so that rounding never excludes an edge.
@@ -83,13 +80,13 @@ impl Snap {
 
 /// The spatial index of a graph's edges.
 pub struct SnapIndex {
-    tree: RTree<Entry>,
+    tree: PackedRTree,
 }
 
 impl SnapIndex {
     /// Indexes every edge of `g`.
     pub fn new(g: &Graph) -> Self {
-        let entries: Vec<Entry> = (0..g.edges() as u32)
+        let boxes: Vec<[f32; 4]> = (0..g.edges() as u32)
             .map(|e| {
                 let (mut lo, mut hi) = ([f32::MAX; 2], [f32::MIN; 2]);
                 for p in g.edge_points(e) {
@@ -102,32 +99,30 @@ impl SnapIndex {
                         hi[k] = hi[k].max(q[k]);
                     }
                 }
-                let lo = [lo[0] - PAD_DEG, lo[1] - PAD_DEG];
-                let hi = [hi[0] + PAD_DEG, hi[1] + PAD_DEG];
-                GeomWithData::new(Rectangle::from_corners(lo, hi), e)
+                [
+                    lo[0] - PAD_DEG,
+                    lo[1] - PAD_DEG,
+                    hi[0] + PAD_DEG,
+                    hi[1] + PAD_DEG,
+                ]
             })
             .collect();
         Self {
-            tree: RTree::bulk_load(entries),
+            tree: PackedRTree::new(&boxes),
         }
     }
 
     /// Calls `f` with every edge whose envelope meets the box `[west, south, east, north]`
     /// (degrees; a superset of the edges crossing it, e.g. for drawing a map tile).
-    pub fn edges_in_box(&self, b: [f64; 4], mut f: impl FnMut(u32)) {
+    pub fn edges_in_box(&self, b: [f64; 4], f: impl FnMut(u32)) {
         let lo = [b[0] as f32 - PAD_DEG, b[1] as f32 - PAD_DEG];
         let hi = [b[2] as f32 + PAD_DEG, b[3] as f32 + PAD_DEG];
-        for entry in self
-            .tree
-            .locate_in_envelope_intersecting(&AABB::from_corners(lo, hi))
-        {
-            f(entry.data);
-        }
+        self.tree.search(&[lo[0], lo[1], hi[0], hi[1]], f);
     }
 
-    /// Bytes held by the index (estimate: entries plus a tenth for inner nodes).
+    /// Bytes held by the index.
     pub fn heap_bytes(&self) -> usize {
-        self.tree.size() * std::mem::size_of::<Entry>() * 11 / 10
+        self.tree.heap_bytes()
     }
 
     /// The nearest point of a routable edge within [`MAX_SNAP_M`] (geodesic metres), or `None`
@@ -138,10 +133,9 @@ impl SnapIndex {
         let dlat = (MAX_SNAP_M * 1.01 / m_lat) as f32;
         let dlon = (MAX_SNAP_M * 1.01 / m_lon.max(1.0)) as f32;
         let (x, y) = (p.lon as f32, p.lat as f32);
-        let query = AABB::from_corners([x - dlon, y - dlat], [x + dlon, y + dlat]);
+        let query = [x - dlon, y - dlat, x + dlon, y + dlat];
         let mut best: Option<(f64, u32, usize, f64)> = None;
-        for entry in self.tree.locate_in_envelope_intersecting(&query) {
-            let e = entry.data;
+        self.tree.search(&query, |e| {
             let mut prev: Option<[f64; 2]> = None;
             for (i, q) in g.edge_points(e).enumerate() {
                 let q = [
@@ -150,13 +144,15 @@ impl SnapIndex {
                 ];
                 if let Some(a) = prev {
                     let (d2, t) = point_segment(a, q);
-                    if best.is_none_or(|b| d2 < b.0) {
+                    // Ties (a point at a node several edges share) go to the lowest edge id,
+                    // whatever order the index reports the edges in.
+                    if best.is_none_or(|b| d2 < b.0 || (d2 == b.0 && e < b.1)) {
                         best = Some((d2, e, i - 1, t));
                     }
                 }
                 prev = Some(q);
             }
-        }
+        });
         let (_, e, seg, t) = best?;
         let pts: Vec<[i32; 2]> = g.edge_points(e).collect();
         let (a, b) = (lonlat_of(pts[seg]), lonlat_of(pts[seg + 1]));

@@ -46,7 +46,7 @@ pub fn petgraph_of(g: &Graph, stations: &[Option<Snap>]) -> DiGraph<(), u32> {
     }
     for x in 0..g.nodes() as u32 {
         for i in g.fwd.first[x as usize]..g.fwd.first[x as usize + 1] {
-            let (h, w) = (g.fwd.head[i as usize], g.fwd.weight[i as usize]);
+            let [h, w] = g.fwd.arcs[i as usize];
             p.add_edge(NodeIndex::new(x as usize), NodeIndex::new(h as usize), w);
         }
     }

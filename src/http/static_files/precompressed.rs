@@ -4,6 +4,8 @@
 //! size and modification time, so an edited file is seen at once. The first request for a
 //! version waits for its compression (Leaflet ~0.4 s of CPU; a few milliseconds for the app's
 //! own files), so every client, the first after a start or a deploy included, gets the same bytes.
+//! The file's own bytes are kept too, for clients that take no encoding: a text file is then read
+//! from disk once per version, not per request (only its metadata is checked, for edits).
 
 use super::super::encoding::{accepted, best_compressed, Accepted};
 use super::MIN_COMPRESS_BYTES;
@@ -35,6 +37,7 @@ struct Entry {
     len: u64,
     modified: SystemTime,
     content_type: &'static str,
+    identity: Bytes,
     gzip: Bytes,
     br: Bytes,
 }
@@ -85,9 +88,10 @@ impl Precompressed {
         })
     }
 
-    /// The reply to a GET or HEAD of `path` in its best-compressed form (made now if this
-    /// version of the file has none yet): `None` when it does not apply (not a text file, no
-    /// encoding accepted, a `Range`, a file it cannot read) and the caller serves the file as usual.
+    /// The reply to a GET or HEAD of `path` in its best-compressed form, or as it is when no
+    /// encoding is accepted (made now if this version of the file has none yet): `None` when it
+    /// does not apply (not a text file, a `Range`, a file it cannot read) and the caller serves
+    /// the file as usual.
     pub async fn respond(
         self: &Arc<Self>,
         method: &Method,
@@ -98,7 +102,6 @@ impl Precompressed {
             return None;
         }
         let encoding = accepted(headers);
-        let token = encoding.token()?;
         let rel = relative_path(path)?;
         let content_type = content_type(&rel)?;
         let meta = tokio::fs::metadata(self.dir.join(&rel)).await.ok()?;
@@ -127,7 +130,13 @@ impl Precompressed {
                 }
             }
         };
+        let token = encoding.token();
         let tag = etag(entry.modified, entry.len);
+        // The file's own bytes carry `ServeDir`'s strong tag; an encoded form its weak twin.
+        let tag = match token {
+            Some(_) => tag,
+            None => tag.trim_start_matches("W/").to_string(),
+        };
         let last_modified = httpdate::fmt_http_date(entry.modified);
         if not_modified(headers, &tag, entry.modified) {
             return Some(
@@ -143,7 +152,8 @@ impl Precompressed {
         }
         let body = match encoding {
             Accepted::Br => entry.br.clone(),
-            _ => entry.gzip.clone(),
+            Accepted::Gzip => entry.gzip.clone(),
+            Accepted::Identity => entry.identity.clone(),
         };
         let mut res = Response::new(if *method == Method::HEAD {
             Body::empty()
@@ -155,7 +165,9 @@ impl Precompressed {
             header::CONTENT_TYPE,
             HeaderValue::from_static(entry.content_type),
         );
-        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(token));
+        if let Some(token) = token {
+            h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(token));
+        }
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
         h.insert(header::ETAG, HeaderValue::from_str(&tag).ok()?);
@@ -186,6 +198,7 @@ impl Precompressed {
                 len: bytes.len() as u64,
                 modified: after.modified()?,
                 content_type,
+                identity: bytes.into(),
                 gzip: gzip.into(),
                 br: br.into(),
             })

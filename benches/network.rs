@@ -10,6 +10,8 @@
 //! Quick mode (a debug build, `cargo test --benches`, `BENCH_QUICK=1`, or no `--bench`
 //! argument): a small network around Nanchang and one county (360102 东湖区).
 
+mod roads;
+
 use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -97,38 +99,11 @@ fn timed<T>(what: &str, f: impl FnOnce() -> T) -> T {
     out
 }
 
-fn stations() -> Vec<LonLat> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds/stations.csv");
-    let mut r = csv::Reader::from_path(path).expect("seeds/stations.csv");
-    r.records()
-        .filter_map(|rec| {
-            let rec = rec.ok()?;
-            LonLat::new(rec.get(4)?.parse().ok()?, rec.get(5)?.parse().ok()?).ok()
-        })
-        .collect()
-}
-
-fn quick() -> bool {
-    cfg!(debug_assertions)
-        || std::env::var_os("BENCH_QUICK").is_some()
-        || !std::env::args().any(|a| a == "--bench")
-}
-
 fn main() {
     println!("load average at start: {}", load());
-    let quick = quick();
+    let quick = roads::quick();
     let model = TravelModel::default();
-    let spec = if quick {
-        println!("quick mode: a small network around Nanchang");
-        Spec {
-            cols: 60,
-            rows: 60,
-            bbox: [115.80, 28.60, 116.00, 28.75],
-            ..Spec::jiangxi()
-        }
-    } else {
-        Spec::jiangxi()
-    };
+    let spec = roads::spec(quick);
     let rss0 = rss_mb();
     let b = timed("generate (synthetic e-bike network)", || {
         generate(&spec, Mode::Ebike)
@@ -144,7 +119,7 @@ fn main() {
         g.heap_bytes() as f64 / 1e6
     );
     let idx = timed("SnapIndex::new (R-tree of edges)", || SnapIndex::new(&g));
-    let sites = stations();
+    let sites = roads::stations();
     let snaps: Vec<Option<Snap>> = timed("snap the demo stations", || {
         sites.iter().map(|p| idx.snap(&g, p)).collect()
     });

@@ -22,6 +22,8 @@
 //!
 //! Each side runs single-threaded (one connection; pgRouting runs a query on one core).
 
+mod roads;
+
 use rand::{Rng, SeedableRng};
 use sqlx::{Connection, Executor, PgConnection, Row};
 use std::collections::HashSet;
@@ -43,23 +45,6 @@ const RIDER: i64 = 2_000_000_000;
 const SUPER: i64 = 3_000_000_000;
 /// 15 minutes in deciseconds.
 const FIFTEEN_MIN: u32 = 9_000;
-
-fn quick() -> bool {
-    cfg!(debug_assertions)
-        || std::env::var_os("BENCH_QUICK").is_some()
-        || !std::env::args().any(|a| a == "--bench")
-}
-
-fn stations() -> Vec<LonLat> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds/stations.csv");
-    let mut r = csv::Reader::from_path(path).expect("seeds/stations.csv");
-    r.records()
-        .filter_map(|rec| {
-            let rec = rec.ok()?;
-            LonLat::new(rec.get(4)?.parse().ok()?, rec.get(5)?.parse().ok()?).ok()
-        })
-        .collect()
-}
 
 fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e3
@@ -162,26 +147,16 @@ fn boxed(x: f64, y: f64, deg: f64) -> String {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let quick = quick();
+    let quick = roads::quick();
     let pg = std::env::var("PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let spec = if quick {
-        println!("quick mode: a small network around Nanchang");
-        Spec {
-            cols: 60,
-            rows: 60,
-            bbox: [115.80, 28.60, 116.00, 28.75],
-            ..Spec::jiangxi()
-        }
-    } else {
-        Spec::jiangxi()
-    };
+    let spec = roads::spec(quick);
     let model = TravelModel::default();
     let g = Graph::build(
         generate(&spec, Mode::Ebike),
         Profile::new(Mode::Ebike, &model),
     );
     let idx = SnapIndex::new(&g);
-    let sites = stations();
+    let sites = roads::stations();
     let snaps: Vec<Option<Snap>> = sites.iter().map(|p| idx.snap(&g, p)).collect();
     let placed = snaps.iter().filter(|s| s.is_some()).count();
     println!(

@@ -77,7 +77,7 @@ fn petgraph_with_sink(g: &Graph, stations: &[Snap]) -> DiGraph<(), u32> {
     }
     for x in 0..g.nodes() {
         for i in g.fwd.first[x]..g.fwd.first[x + 1] {
-            let (h, w) = (g.fwd.head[i as usize], g.fwd.weight[i as usize]);
+            let [h, w] = g.fwd.arcs[i as usize];
             p.add_edge(NodeIndex::new(x), NodeIndex::new(h as usize), w);
         }
     }

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{spawn_app, spawn_app_with, TestApp};
+use common::{new_station, spawn_app, spawn_app_with, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::io::Write;
@@ -180,6 +180,15 @@ async fn browser_tests_pass_against_the_real_server() {
     )
     .expect("copying the extract");
     let network_app = spawn_app_with(|a| a.osm = Some(osm.clone())).await;
+    // Three stations on Helsinki's streets, for the rider's road minutes
+    // (web/tests/rider-network.test.mjs).
+    network_app
+        .add_stations(&[
+            new_station("E2E-HEL-1", (24.9414, 60.1710)),
+            new_station("E2E-HEL-2", (24.9460, 60.1680)),
+            new_station("E2E-HEL-3", (24.9500, 60.1700)),
+        ])
+        .await;
 
     let mut node = tokio::process::Command::new("node");
     node.arg("--test")

@@ -12,7 +12,8 @@
 use super::graph::Graph;
 use super::radix::RadixHeap;
 use super::snap::Snap;
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 /// How many nearest stations each node keeps.
 pub const K: usize = 3;
@@ -370,19 +371,14 @@ impl Labels {
     ) -> Vec<Hit> {
         scratch.reset(g.nodes());
         let mut found: Vec<Hit> = Vec::with_capacity(k);
-        if k == 0 {
-            return found;
-        }
-        // Keyed by time, then nodes before stations: a node settled at `t` may reach a station
-        // at `t` through a zero-length entry. Stations of equal time leave the radix heap in
-        // any order, so the search runs on through the time of the k-th station found and the
-        // ties are ranked by id at the end.
-        let node_key = |t: u32| u64::from(t) << 1;
-        let station_key = |t: u32| (u64::from(t) << 1) | 1;
-        let mut heap: RadixHeap<u32> = RadixHeap::new();
+        // Nodes before stations at equal times: a node settled at `t` may reach a station
+        // at `t` with a lower id through a zero-length entry.
+        let node_key = |t: u32, x: u32| Reverse((u64::from(t) << 33) | u64::from(x));
+        let station_key = |t: u32, s: u32| Reverse((u64::from(t) << 33) | (1 << 32) | u64::from(s));
+        let mut heap: BinaryHeap<Reverse<u64>> = BinaryHeap::new();
         for (x, t) in rider.exits(g).into_iter().flatten() {
             if t <= limit && scratch.improve(x, t) {
-                heap.push(node_key(t), x);
+                heap.push(node_key(t, x));
             }
         }
         if let Some(list) = self.on_edge.get(&rider.edge) {
@@ -390,26 +386,23 @@ impl Labels {
                 if let (true, Some(t)) = (allow(s), self.station(s).and_then(|p| rider.along(g, p)))
                 {
                     if t <= limit {
-                        heap.push(station_key(t), s);
+                        heap.push(station_key(t, s));
                     }
                 }
             }
         }
-        let mut kth: Option<u32> = None;
-        while let Some((k64, id)) = heap.pop() {
-            let t = (k64 >> 1) as u32;
-            if kth.is_some_and(|kt| t > kt) {
+        while let Some(Reverse(k64)) = heap.pop() {
+            if found.len() >= k {
                 break;
             }
-            if k64 & 1 != 0 {
+            let t = (k64 >> 33) as u32;
+            let id = k64 as u32;
+            if k64 & (1 << 32) != 0 {
                 if !found.iter().any(|h| h.station == id) {
                     found.push(Hit {
                         time: t,
                         station: id,
                     });
-                    if found.len() == k {
-                        kth = Some(t);
-                    }
                 }
                 continue;
             }
@@ -420,19 +413,17 @@ impl Labels {
                 for &(s, e) in list {
                     let ts = t.saturating_add(e);
                     if ts <= limit && allow(s) && !found.iter().any(|h| h.station == s) {
-                        heap.push(station_key(ts), s);
+                        heap.push(station_key(ts, s));
                     }
                 }
             }
             for (y, w) in g.fwd.arcs(id) {
                 let ty = t.saturating_add(w);
                 if ty <= limit && scratch.improve(y, ty) {
-                    heap.push(node_key(ty), y);
+                    heap.push(node_key(ty, y));
                 }
             }
         }
-        found.sort_unstable();
-        found.truncate(k);
         found
     }
 

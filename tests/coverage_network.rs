@@ -5,6 +5,8 @@
 //! `travel=network` and `travel=straight_line` differ and their figures add up.
 
 mod common;
+#[path = "common/network_oracle.rs"]
+mod network_oracle;
 
 use common::{assert_error, helsinki_extract, new_station, spawn_app_with, station_record};
 use h3o::Resolution;
@@ -69,7 +71,7 @@ fn snapshot_of(points: &[(f64, f64)]) -> Snapshot {
 }
 
 /// The graph in petgraph with one sink node every station reaches through its entries
-/// (computed here from the raw arrays).
+/// (the oracle's, computed from the raw arrays).
 fn petgraph_with_sink(g: &Graph, stations: &[Snap]) -> DiGraph<(), u32> {
     let mut p = DiGraph::<(), u32>::new();
     for _ in 0..g.nodes() + 2 {
@@ -83,14 +85,8 @@ fn petgraph_with_sink(g: &Graph, stations: &[Snap]) -> DiGraph<(), u32> {
     }
     let sink = NodeIndex::new(g.nodes());
     for s in stations {
-        let e = s.edge as usize;
-        if g.edge_dir[e] & FORWARD != 0 {
-            let t = g.profile.deciseconds(s.offset_m);
-            p.add_edge(NodeIndex::new(g.edge_u[e] as usize), sink, t);
-        }
-        if g.edge_dir[e] & BACKWARD != 0 {
-            let t = g.profile.deciseconds(g.edge_len[e] - s.offset_m);
-            p.add_edge(NodeIndex::new(g.edge_v[e] as usize), sink, t);
+        for (x, t) in network_oracle::oracle_entries(g, s) {
+            p.add_edge(NodeIndex::new(x as usize), sink, t);
         }
     }
     p
@@ -101,15 +97,9 @@ fn petgraph_with_sink(g: &Graph, stations: &[Snap]) -> DiGraph<(), u32> {
 fn oracle_ds(base: &DiGraph<(), u32>, g: &Graph, stations: &[Snap], cell: &Snap) -> Option<u32> {
     let mut p = base.clone();
     let (sink, from) = (NodeIndex::new(g.nodes()), NodeIndex::new(g.nodes() + 1));
-    let e = cell.edge as usize;
-    let dir = g.edge_dir[e];
-    if dir & BACKWARD != 0 {
-        let t = g.profile.deciseconds(cell.offset_m);
-        p.add_edge(from, NodeIndex::new(g.edge_u[e] as usize), t);
-    }
-    if dir & FORWARD != 0 {
-        let t = g.profile.deciseconds(g.edge_len[e] - cell.offset_m);
-        p.add_edge(from, NodeIndex::new(g.edge_v[e] as usize), t);
+    let dir = g.edge_dir[cell.edge as usize];
+    for (x, t) in network_oracle::oracle_exits(g, cell) {
+        p.add_edge(from, NodeIndex::new(x as usize), t);
     }
     for s in stations.iter().filter(|s| s.edge == cell.edge) {
         let d = s.offset_m - cell.offset_m;

@@ -235,10 +235,11 @@ fn random_graph(seed: u64, n: usize, m: usize) -> (Graph, Vec<Option<Snap>>, Vec
     let g = Graph::build_keeping(b, Profile::new(Mode::Ebike, &TravelModel::default()), 1);
     let snap = |rng: &mut rand::rngs::StdRng| {
         let e = rng.gen_range(0..g.edges() as u32);
-        let f: f64 = if rng.gen_bool(0.2) {
-            0.0
-        } else {
-            rng.gen_range(0.0..=1.0)
+        // Often exactly at an end: the point is then that node, whatever the edge's direction.
+        let f: f64 = match rng.gen_range(0..10) {
+            0 | 1 => 0.0,
+            2 | 3 => 1.0,
+            _ => rng.gen_range(0.0..=1.0),
         };
         Snap {
             edge: e,

@@ -28,37 +28,38 @@ pub struct Snap {
 impl Snap {
     /// Where a traveller at the snapped point can enter the graph: `(node, deciseconds)` to
     /// the edge's first node (if the edge may be travelled backward) and to its last node (if
-    /// forward).
+    /// forward). A point at an end of the edge (the nearest point of a road is often the
+    /// intersection itself) is at that node whatever the edge's direction: it leaves from
+    /// there at no cost, so which of the roads meeting there it was snapped to does not matter.
     pub fn exits(&self, g: &Graph) -> [Option<(u32, u32)>; 2] {
-        let e = self.edge as usize;
-        let dir = g.edge_dir[e];
-        let p = g.profile;
-        [
-            (dir & BACKWARD != 0).then(|| (g.edge_u[e], p.deciseconds(self.offset_m))),
-            (dir & FORWARD != 0).then(|| {
-                (
-                    g.edge_v[e],
-                    p.deciseconds((g.edge_len[e] - self.offset_m).max(0.0)),
-                )
-            }),
-        ]
+        self.ends(g, BACKWARD, FORWARD)
     }
 
     /// How the graph reaches a destination at the snapped point: `(node, deciseconds)` from
     /// the edge's first node (if forward travel is allowed) and from its last node (if
-    /// backward).
+    /// backward); at an end of the edge, from that node at no cost whatever the direction.
     pub fn entries(&self, g: &Graph) -> [Option<(u32, u32)>; 2] {
+        self.ends(g, FORWARD, BACKWARD)
+    }
+
+    /// The edge's two ends with their times: the first node when direction `to_u` is allowed
+    /// (or the point is on it), the last when `to_v` is.
+    fn ends(&self, g: &Graph, to_u: u8, to_v: u8) -> [Option<(u32, u32)>; 2] {
         let e = self.edge as usize;
         let dir = g.edge_dir[e];
         let p = g.profile;
+        let len = g.edge_len[e];
         [
-            (dir & FORWARD != 0).then(|| (g.edge_u[e], p.deciseconds(self.offset_m))),
-            (dir & BACKWARD != 0).then(|| {
-                (
-                    g.edge_v[e],
-                    p.deciseconds((g.edge_len[e] - self.offset_m).max(0.0)),
-                )
-            }),
+            if self.offset_m <= 0.0 {
+                Some((g.edge_u[e], 0))
+            } else {
+                (dir & to_u != 0).then(|| (g.edge_u[e], p.deciseconds(self.offset_m)))
+            },
+            if self.offset_m >= len {
+                Some((g.edge_v[e], 0))
+            } else {
+                (dir & to_v != 0).then(|| (g.edge_v[e], p.deciseconds(len - self.offset_m)))
+            },
         ]
     }
 
@@ -168,7 +169,13 @@ impl SnapIndex {
             .windows(2)
             .map(|w| super::segment_m(w[0], w[1]))
             .sum();
-        let offset_m = (before + geodesic(&a, &on)).min(g.edge_len[e as usize]);
+        // At the last node exactly when the projection ends there (sums of segment lengths
+        // need not add up to the edge's length to the last bit).
+        let offset_m = if seg + 2 == pts.len() && t >= 1.0 {
+            g.edge_len[e as usize]
+        } else {
+            (before + geodesic(&a, &on)).min(g.edge_len[e as usize])
+        };
         Some(Snap {
             edge: e,
             offset_m,

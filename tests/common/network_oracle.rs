@@ -7,14 +7,19 @@ use yizhan::network::graph::{Graph, BACKWARD, FORWARD};
 use yizhan::network::labels::{Hit, K};
 use yizhan::network::snap::Snap;
 
-/// Deciseconds to reach a point of an edge from its ends, computed here from the raw arrays.
+/// Deciseconds to reach a point of an edge from its ends, computed here from the raw arrays. A
+/// point at an end of its edge is that node (reached from it in no time, either direction).
 pub fn oracle_entries(g: &Graph, s: &Snap) -> Vec<(u32, u32)> {
     let e = s.edge as usize;
     let mut v = Vec::new();
-    if g.edge_dir[e] & FORWARD != 0 {
+    if s.offset_m == 0.0 {
+        v.push((g.edge_u[e], 0));
+    } else if g.edge_dir[e] & FORWARD != 0 {
         v.push((g.edge_u[e], g.profile.deciseconds(s.offset_m)));
     }
-    if g.edge_dir[e] & BACKWARD != 0 {
+    if s.offset_m == g.edge_len[e] {
+        v.push((g.edge_v[e], 0));
+    } else if g.edge_dir[e] & BACKWARD != 0 {
         v.push((
             g.edge_v[e],
             g.profile.deciseconds(g.edge_len[e] - s.offset_m),
@@ -23,13 +28,18 @@ pub fn oracle_entries(g: &Graph, s: &Snap) -> Vec<(u32, u32)> {
     v
 }
 
+/// Where a rider at the point enters the graph (the mirror of [`oracle_entries`]).
 pub fn oracle_exits(g: &Graph, s: &Snap) -> Vec<(u32, u32)> {
     let e = s.edge as usize;
     let mut v = Vec::new();
-    if g.edge_dir[e] & BACKWARD != 0 {
+    if s.offset_m == 0.0 {
+        v.push((g.edge_u[e], 0));
+    } else if g.edge_dir[e] & BACKWARD != 0 {
         v.push((g.edge_u[e], g.profile.deciseconds(s.offset_m)));
     }
-    if g.edge_dir[e] & FORWARD != 0 {
+    if s.offset_m == g.edge_len[e] {
+        v.push((g.edge_v[e], 0));
+    } else if g.edge_dir[e] & FORWARD != 0 {
         v.push((
             g.edge_v[e],
             g.profile.deciseconds(g.edge_len[e] - s.offset_m),

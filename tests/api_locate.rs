@@ -175,7 +175,12 @@ async fn nearest_without_lat_lon_uses_the_client_ip() {
         new_station("IP-NEAR", point_at(NANCHANG_POS, 270.0, 400.0)),
     ])
     .await;
-    let (status, body) = get_from(&app, "/api/v1/stations/nearest", Some(NANCHANG_IP)).await;
+    let (status, body) = get_from(
+        &app,
+        "/api/v1/stations/nearest?include=code",
+        Some(NANCHANG_IP),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(codes(&body), ["IP-NEAR", "IP-FAR"]);
     let origin = &body["origin"];

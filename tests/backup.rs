@@ -136,7 +136,7 @@ async fn sqlite_backup_while_serving_writes_is_a_consistent_prefix_and_restores(
 
     let first_two: Value = client
         .get(format!(
-            "{}/api/v1/stations/nearest?lat=28.68&lon=115.89&limit=2",
+            "{}/api/v1/stations/nearest?lat=28.68&lon=115.89&limit=2&include=code",
             server.base
         ))
         .send()

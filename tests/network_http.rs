@@ -382,7 +382,7 @@ async fn network_minutes_and_by_time_equal_dijkstra_and_follow_edits() {
         assert_by_time(&app, &roads, &stations, rider, mode, 3, false).await;
     }
     let (_, body) = app
-        .get_json(&nearest_url(rider, Mode::Walk, "time", 1, ""))
+        .get_json(&nearest_url(rider, Mode::Walk, "time", 1, "&include=code"))
         .await;
     assert_eq!(items(&body)[0]["code"], added[0].code);
 }

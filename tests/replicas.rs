@@ -26,7 +26,7 @@ async fn start(db_url: &str, client: &reqwest::Client) -> ServerProcess {
 }
 
 async fn nearest_first(client: &reqwest::Client, base: &str) -> Value {
-    let url = format!("{base}/api/v1/stations/nearest?lat=28.68&lon=115.885&limit=1");
+    let url = format!("{base}/api/v1/stations/nearest?lat=28.68&lon=115.885&limit=1&include=code");
     let body: Value = client.get(url).send().await.unwrap().json().await.unwrap();
     body["items"][0].clone()
 }

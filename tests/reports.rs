@@ -782,7 +782,9 @@ async fn reports_never_change_the_station() {
     // Still found, still open, amenities as they were.
     let (status, nearest) = w
         .app
-        .get_json("/api/v1/stations/nearest?lat=28.68&lon=115.89&limit=1&open_now=true")
+        .get_json(
+            "/api/v1/stations/nearest?lat=28.68&lon=115.89&limit=1&open_now=true&include=code",
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{nearest}");
     assert_eq!(nearest["items"][0]["code"], "RPT-A");

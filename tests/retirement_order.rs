@@ -211,7 +211,7 @@ async fn admin_token(app: &TestApp) -> String {
 
 async fn nearest_codes(app: &TestApp) -> Vec<String> {
     let (status, body) = app
-        .get_json("/api/v1/stations/nearest?lat=28.68&lon=115.89&limit=10")
+        .get_json("/api/v1/stations/nearest?lat=28.68&lon=115.89&limit=10&include=code")
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     common::codes(&body)

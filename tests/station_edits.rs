@@ -106,7 +106,7 @@ async fn managers_edit_only_their_stations_and_only_admins_move_them() {
     .await;
     assert_eq!(res.status(), StatusCode::OK);
     let (_, body) = app
-        .get_json("/api/v1/stations/nearest?lat=28.7&lon=115.9&limit=1")
+        .get_json("/api/v1/stations/nearest?lat=28.7&lon=115.9&limit=1&include=code")
         .await;
     assert_eq!(
         body["items"][0]["code"], "JX-A",
@@ -206,7 +206,7 @@ async fn photo_urls_other_than_http_or_https_get_400() {
 async fn temporary_closure_hides_a_station_from_open_now_until_it_ends() {
     let (app, a, _) = two_stations().await;
     let t = token_for(&app, "mgr_a", Role::Manager, &["JX-A"]).await;
-    let q = "/api/v1/stations/nearest?lat=28.68&lon=115.89&limit=1&open_now=true";
+    let q = "/api/v1/stations/nearest?lat=28.68&lon=115.89&limit=1&open_now=true&include=code";
     let (_, before) = app.get_json(q).await;
     assert_eq!(before["items"][0]["code"], "JX-A");
 
@@ -226,7 +226,7 @@ async fn temporary_closure_hides_a_station_from_open_now_until_it_ends() {
         "closed A is skipped: {during}"
     );
     let (_, all) = app
-        .get_json("/api/v1/stations/nearest?lat=28.68&lon=115.89&limit=1")
+        .get_json("/api/v1/stations/nearest?lat=28.68&lon=115.89&limit=1&include=code")
         .await;
     assert_eq!(all["items"][0]["open_now"], false);
     assert_eq!(all["items"][0]["temporary_closure"]["reason"], "停电检修");
@@ -290,7 +290,7 @@ async fn admins_create_and_retire_stations_and_history_keeps_everything() {
         StatusCode::NOT_FOUND
     );
     let (_, near) = app
-        .get_json("/api/v1/stations/nearest?lat=28.68&lon=115.89&limit=5")
+        .get_json("/api/v1/stations/nearest?lat=28.68&lon=115.89&limit=5&include=code")
         .await;
     assert!(
         !common::codes(&near).contains(&"JX-A".to_string()),

@@ -97,7 +97,7 @@ async fn station_near_nanchang(app: &TestApp) -> (i64, String) {
     let (lon, lat) = common::NANCHANG;
     let (status, body) = app
         .get_json(&format!(
-            "/api/v1/stations/nearest?lat={lat}&lon={lon}&limit=1"
+            "/api/v1/stations/nearest?lat={lat}&lon={lon}&limit=1&include=code"
         ))
         .await;
     assert_eq!(status, StatusCode::OK, "nearest: {body}");

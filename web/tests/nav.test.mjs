@@ -55,7 +55,7 @@ test('links built here match the server\'s include=nav links', { skip: SKIP, tim
         assert.ok(item.nav, `include=nav gives links: ${JSON.stringify(item)}`);
         const mine = navLinks(origin, item, item.name, data.mode);
         for (const app of ['amap', 'baidu', 'tencent']) {
-          sameLink(mine[app], item.nav[app], `${app} for ${item.code} (${mode})`);
+          sameLink(mine[app], item.nav[app], `${app} for ${item.name} (${mode})`);
           compared += 1;
           if (mine[app] === item.nav[app]) identical += 1;
         }

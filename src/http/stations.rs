@@ -1,14 +1,16 @@
 use super::extract::{ApiQuery, ClientIp};
 use super::nav::{links, NavLinks, NavOrigin};
 use super::openapi::{AmenityListSchema, BboxSchema, CrsSchema, IncludeSchema, ModeSchema};
-use super::AppState;
+use super::{ApiConfig, AppState};
 use crate::config::NearestEngine;
+use crate::coverage::queries::QueryCounter;
 use crate::domain::{AmenitySet, BBox, Crs, LonLat, Mode, TemporaryClosure};
 use crate::error::{Error, Result};
 use crate::geoip::GeoIp;
 use crate::index::{NearestQuery, StationIndex};
 use crate::io::export::{round7, station_feature};
-use crate::network::stations::{Labelled, RiderOnRoads};
+use crate::network::stations::{Labelled, NetworkStations, RiderOnRoads};
+use crate::store::Store;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -327,20 +329,17 @@ fn resolve_origin(
     )
 )]
 #[tracing::instrument(skip_all)]
+#[allow(clippy::too_many_arguments)] // one extractor per part of the state it reads
 pub async fn nearest_stations(
-    State(state): State<AppState>,
+    State(index): State<Arc<StationIndex>>,
+    State(store): State<Arc<dyn Store>>,
+    State(config): State<Arc<ApiConfig>>,
+    State(geoip): State<Option<Arc<GeoIp>>>,
+    State(counter): State<Option<Arc<QueryCounter>>>,
+    State(network): State<Option<Arc<NetworkStations>>>,
     ClientIp(ip): ClientIp,
     ApiQuery(p): ApiQuery<NearestParams>,
 ) -> Result<Json<NearestReply>> {
-    let AppState {
-        index,
-        store,
-        config,
-        geoip,
-        query_counter: counter,
-        network,
-        ..
-    } = state;
     let crs = parse_crs(p.crs.as_deref())?;
     let by = parse_order(p.by.as_deref())?;
     if by == NearestOrder::Time && network.is_none() {

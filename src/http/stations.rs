@@ -186,8 +186,8 @@ pub struct Origin {
 pub struct NearbyStation {
     /// Id.
     pub id: i64,
-    /// Union code: only with `include=code` (the web app does not show it; with it five
-    /// stations of long names no longer fitted in 2.5 KB).
+    /// Union code: only with `include=code` (the web app does not show it, and in every item
+    /// it took five stations with long names past 2.5 KB).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
     /// Name.

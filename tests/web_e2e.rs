@@ -207,6 +207,10 @@ async fn browser_tests_pass_against_the_real_server() {
         .env("YIZHAN_PLANNER_LOGIN", PLANNER_LOGIN)
         .env("YIZHAN_PLANNER_PASSWORD", PASSWORD)
         .env_remove("NODE_OPTIONS")
+        // Run under libfaketime (README, "Browser tests at another hour"), only the server takes
+        // the fake clock: Chromium's timers misbehave under it.
+        .env_remove("LD_PRELOAD")
+        .env_remove("FAKETIME")
         .stdin(Stdio::null())
         .kill_on_drop(true);
     let out = tokio::time::timeout(NODE_TIMEOUT, node.output())
@@ -221,8 +225,9 @@ async fn browser_tests_pass_against_the_real_server() {
     }
     assert!(
         out.status.success(),
-        "the browser tests failed ({}); their output is above",
-        out.status
+        "the browser tests failed ({}); their output is above. Failed:\n{}",
+        out.status,
+        failed_tests(&stdout)
     );
     // Skipped browser tests would pass silently: every one must have run.
     assert!(
@@ -232,6 +237,31 @@ async fn browser_tests_pass_against_the_real_server() {
                 && l.split_whitespace().last() != Some("0")),
         "some browser tests were skipped although the server and accounts were given"
     );
+}
+
+/// The failed tests of a TAP report with the first lines of each one's error, so that the
+/// failure says which test it was even where only the end of a long log is kept.
+fn failed_tests(tap: &str) -> String {
+    let lines: Vec<&str> = tap.lines().collect();
+    let mut out = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(name) = line.trim_start().strip_prefix("not ok ") else {
+            continue;
+        };
+        out.push_str(&format!("  not ok {name}\n"));
+        let details = lines[i + 1..]
+            .iter()
+            .take_while(|l| !l.trim_start().starts_with("..."))
+            .skip_while(|l| !l.trim_start().starts_with("error:"))
+            .take(8);
+        for d in details {
+            out.push_str(&format!("      {}\n", d.trim()));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("  (no 'not ok' line: node itself failed, see stderr)\n");
+    }
+    out
 }
 
 #[tokio::test]

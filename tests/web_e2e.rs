@@ -207,7 +207,7 @@ async fn browser_tests_pass_against_the_real_server() {
         .env("YIZHAN_PLANNER_LOGIN", PLANNER_LOGIN)
         .env("YIZHAN_PLANNER_PASSWORD", PASSWORD)
         .env_remove("NODE_OPTIONS")
-        // Run under libfaketime (README, "Browser tests at another hour"), only the server takes
+        // Run under libfaketime (scripts/browser-hours.sh), only the server takes
         // the fake clock: Chromium's timers misbehave under it.
         .env_remove("LD_PRELOAD")
         .env_remove("FAKETIME")

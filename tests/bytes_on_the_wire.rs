@@ -111,6 +111,65 @@ async fn textual_replies_are_compressed_with_br_and_gzip_and_decode_to_the_same_
     assert!(text.contains("# TYPE"), "{text}");
 }
 
+/// Length of `plain` as brotli at `quality` (default window), by the streaming encoder as the
+/// server's compression runs it (the one-shot one takes another path at low qualities).
+fn brotli_len(plain: &[u8], quality: i32) -> usize {
+    use std::io::Write;
+    let params = brotli::enc::BrotliEncoderParams {
+        quality,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    {
+        let mut w = brotli::CompressorWriter::with_params(&mut out, 64 * 1024, &params);
+        w.write_all(plain).expect("brotli");
+    }
+    out.len()
+}
+
+#[tokio::test]
+async fn station_replies_are_compressed_at_the_fast_level_and_the_rest_at_level_4() {
+    let app = spawn_app().await;
+    let (lon, lat) = NANCHANG;
+    // Per-request replies: the station routes at level 1 (twice cheaper, ~10 % larger), the
+    // others at 4. Told apart by their lengths against brotli of the same bytes here.
+    let cases = [
+        (
+            format!("/api/v1/stations/nearest?lat={lat}&lon={lon}&limit=5"),
+            1,
+        ),
+        (
+            "/api/v1/stations?bbox=115.8,28.6,116.0,28.8&limit=50".to_string(),
+            1,
+        ),
+        ("/api/openapi.json".to_string(), 4),
+        (
+            "/api/v1/counties?detail=full&bbox=115.75,28.5,116.25,29".to_string(),
+            4,
+        ),
+    ];
+    for (path, level) in &cases {
+        let (_, _, plain) = fetch(&app, path, None).await;
+        let (_, h, body) = fetch(&app, path, Some("br")).await;
+        assert_eq!(
+            header_of(&h, header::CONTENT_ENCODING),
+            Some("br"),
+            "{path}"
+        );
+        assert_eq!(h.get_all(header::VARY).iter().count(), 1, "{path}: {h:?}");
+        assert_eq!(decode("br", &body), plain, "{path}");
+        let (fast, four) = (brotli_len(&plain, 1), brotli_len(&plain, 4));
+        assert!(four < fast, "{path}: level 4 {four} B, level 1 {fast} B");
+        let expected = if *level == 1 { fast } else { four };
+        // The server's encoder is fed as the body arrives: allow a few bytes of framing.
+        assert!(
+            body.len().abs_diff(expected) <= 16,
+            "{path}: {} B brotli, expected level {level}: {expected} B (level 1 {fast}, level 4 {four})",
+            body.len()
+        );
+    }
+}
+
 #[tokio::test]
 async fn images_tiny_bodies_and_clients_without_accept_encoding_get_identity() {
     let app = spawn_app().await;

@@ -1,6 +1,7 @@
 use super::extract::{ApiQuery, ClientIp};
 use super::nav::{links, NavLinks, NavOrigin};
 use super::openapi::{AmenityListSchema, BboxSchema, CrsSchema, IncludeSchema, ModeSchema};
+use super::static_files;
 use super::{ApiConfig, AppState};
 use crate::config::NearestEngine;
 use crate::coverage::queries::QueryCounter;
@@ -31,12 +32,13 @@ pub const BBOX_MAX_LIMIT: usize = 10_000;
 /// Largest `max_minutes` accepted.
 pub const MAX_MINUTES: f64 = 600.0;
 
-/// The station routes.
+/// The station routes, compressed at the fast level (see [`static_files::compression_fast`]).
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(nearest_stations))
         .routes(routes!(list_stations))
         .routes(routes!(get_station))
+        .layer(static_files::compression_fast())
 }
 
 /// Query of `GET /api/v1/stations/nearest`; values arrive as text and are parsed here so every

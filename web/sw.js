@@ -6,7 +6,7 @@
 // the page saves the stations around the rider itself (js/saved-nearby.js) and answers from them
 // when there is no signal, whatever the exact position. Other API calls pass through.
 // Bump VERSION whenever a file below changes, so installed copies refresh.
-const VERSION = 'v8';
+const VERSION = 'v9';
 const SHELL_CACHE = `yizhan-shell-${VERSION}`;
 
 /** The rider's first view: the page, its styles, scripts and icons. One path a line; easy to edit. */

@@ -17,6 +17,53 @@ const L = window.L;
 export const DEFAULT_POINTS_ZOOM = 14;
 const TILE_URL = '/api/v1/tiles/{z}/{x}/{y}.mvt';
 
+/**
+ * Tile fetches shared by URL while a tile is on the map and for RELEASE_MS after it leaves.
+ * A view set without animation (the fit to the results, a recentre) makes Leaflet drop every tile
+ * and at once ask again for the ones in view (its `viewprereset`): aborting each fetch with its
+ * tile threw away the buffer tiles of a rider's first view while they were on their way, and
+ * asked the server again for the visible ones. Now the new tile takes the fetch already made;
+ * one that no tile wants after RELEASE_MS is aborted (a tile scrolled away for good).
+ */
+const RELEASE_MS = 1000;
+const sharedFetches = new Map(); // url -> { bytes: Promise<ArrayBuffer|null>, ctrl, users, timer }
+
+/** The tile's bytes (null for 204), fetched once for every holder of the URL; `release` when done with it. */
+function holdTile(url, label) {
+  let f = sharedFetches.get(url);
+  if (f) {
+    clearTimeout(f.timer);
+    f.users += 1;
+  } else {
+    const ctrl = new AbortController();
+    f = { ctrl, users: 1, timer: null };
+    f.bytes = fetch(url, { signal: ctrl.signal, credentials: 'same-origin' }).then((res) => {
+      if (res.status === 204) return null;
+      if (!res.ok) throw new Error(`${label} ${url}: HTTP ${res.status}`);
+      return res.arrayBuffer();
+    });
+    // A failed fetch is not kept: the next tile for the URL asks again.
+    f.bytes.catch(() => { if (sharedFetches.get(url) === f) sharedFetches.delete(url); });
+    sharedFetches.set(url, f);
+  }
+  const held = f;
+  let released = false;
+  return {
+    bytes: held.bytes,
+    release() {
+      if (released) return;
+      released = true;
+      held.users -= 1;
+      if (held.users > 0) return;
+      held.timer = setTimeout(() => {
+        if (held.users > 0) return;
+        held.ctrl.abort();
+        if (sharedFetches.get(url) === held) sharedFetches.delete(url);
+      }, RELEASE_MS);
+    },
+  };
+}
+
 /** A protobuf reader over bytes: just what vector tiles use. */
 class Reader {
   constructor(bytes, start = 0, end = bytes.length) {
@@ -276,22 +323,20 @@ export const StationTileLayer = L.GridLayer.extend({
 
   createTile(coords, done) {
     const tile = document.createElement('div');
-    const ctrl = new AbortController();
-    tile._abort = ctrl;
-    const url = L.Util.template(this.options.url, coords);
-    fetch(url, { signal: ctrl.signal, credentials: 'same-origin' })
-      .then((res) => {
-        if (res.status === 204) return null;
-        if (!res.ok) throw new Error(`tile ${url}: HTTP ${res.status}`);
-        return res.arrayBuffer();
-      })
+    const hold = holdTile(L.Util.template(this.options.url, coords), 'tile');
+    tile._release = hold.release;
+    // The fetch may outlive this tile (shared with its successor for the same place): only the
+    // tile still on the map draws and reports.
+    const current = () => this._map && this._tiles[this._key(coords)]?.el === tile;
+    hold.bytes
       .then((buf) => {
-        if (this._map && buf) this._draw(coords, decodeTile(buf));
+        if (!current()) return;
+        if (buf) this._draw(coords, decodeTile(buf));
         done(null, tile);
       })
       .catch((err) => {
         // An aborted fetch is a tile scrolled away; other failures mark the tile only (tileerror).
-        if (err.name !== 'AbortError') done(err, tile);
+        if (err.name !== 'AbortError' && current()) done(err, tile);
       });
     return tile;
   },
@@ -383,7 +428,7 @@ export const StationTileLayer = L.GridLayer.extend({
   },
 
   _drop(coords, tile) {
-    tile?._abort?.abort();
+    tile?._release?.();
     const key = this._key(coords);
     this._groups.get(key)?.remove();
     this._groups.delete(key);
@@ -500,7 +545,7 @@ export const RoadTileLayer = L.GridLayer.extend({
 
   initialize(options) {
     L.setOptions(this, options);
-    this.on('tileunload', (e) => e.tile?._abort?.abort());
+    this.on('tileunload', (e) => e.tile?._release?.());
   },
 
   createTile(coords, done) {
@@ -510,22 +555,18 @@ export const RoadTileLayer = L.GridLayer.extend({
     tile.width = size.x * ratio;
     tile.height = size.y * ratio;
     tile.dataset.tile = `${coords.z}/${coords.x}/${coords.y}`;
-    const ctrl = new AbortController();
-    tile._abort = ctrl;
-    const url = L.Util.template(this.options.url, coords);
-    fetch(url, { signal: ctrl.signal, credentials: 'same-origin' })
-      .then((res) => {
-        if (res.status === 204) return null;
-        if (!res.ok) throw new Error(`road tile ${url}: HTTP ${res.status}`);
-        return res.arrayBuffer();
-      })
+    const hold = holdTile(L.Util.template(this.options.url, coords), 'road tile');
+    tile._release = hold.release;
+    const current = () => this._map && this._tiles[this._tileCoordsToKey(coords)]?.el === tile;
+    hold.bytes
       .then((buf) => {
+        if (!current()) return;
         const roads = buf ? decodeTile(buf).roads : null;
         tile.dataset.lines = String(roads ? paintRoads(tile, roads, coords.z) : 0);
         done(null, tile);
       })
       .catch((err) => {
-        if (err.name !== 'AbortError') done(err, tile);
+        if (err.name !== 'AbortError' && current()) done(err, tile);
       });
     return tile;
   },

@@ -220,6 +220,43 @@ describe('station tiles on the rider map', () => {
     }
   }, SKIP_NETWORK);
 
+  it('a view set at once again keeps the tiles already on their way: each is asked for once', async () => {
+    const { context, page, seen } = await openRider();
+    try {
+      await viewAndWait(page, NANCHANG.latitude, NANCHANG.longitude, 8);
+      const asked = new Map();
+      const aborted = [];
+      page.on('request', (r) => {
+        const path = new URL(r.url()).pathname;
+        if (path.startsWith('/api/v1/tiles/14/')) asked.set(path, (asked.get(path) || 0) + 1);
+      });
+      page.on('requestfailed', (r) => { if (r.url().includes('/api/v1/tiles/14/')) aborted.push(r.url()); });
+      // What the page does when a rider is placed and the results come: a recentre at zoom 14,
+      // then a fit at a higher zoom, both without animation. Leaflet drops every tile on each
+      // (viewprereset) and asks again for the ones in view, while the first ones are on their way.
+      // Jiujiang: tiles no earlier test of this page has fetched.
+      const drawn = await page.evaluate(() => new Promise((resolve) => {
+        const map = window.__maps[0];
+        let tiles;
+        map.eachLayer((l) => { if (l.options?.pane === 'stationTiles' && l.createTile) tiles = l; });
+        tiles.once('load', () => resolve(Object.keys(tiles._tiles)));
+        map.setView([29.705, 116.0], 14, { animate: false });
+        map.setView([29.705, 116.0], 16, { animate: false });
+      }));
+      await page.waitForTimeout(1500);
+      assert.ok(drawn.length > 0 && asked.size > 0, `tiles in view ${drawn}, asked ${[...asked.keys()]}`);
+      for (const [path, n] of asked) assert.equal(n, 1, `${path} asked for ${n} times`);
+      // The tiles of the final view were each fetched once and drawn: none was aborted.
+      for (const key of drawn) {
+        const [x, y, z] = key.split(':');
+        assert.ok(!aborted.some((u) => u.endsWith(`/${z}/${x}/${y}.mvt`)), `tile ${key} in view was aborted`);
+      }
+      assert.deepEqual(seen.consoleErrors, [], 'no console errors');
+    } finally {
+      await context.close();
+    }
+  });
+
   it('without a road network no street tiles are asked for', async () => {
     const { context, page } = await openRider();
     const asked = [];

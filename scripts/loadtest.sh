@@ -16,7 +16,10 @@
 #       (installed with cargo if missing) drives (a) open loop at half its saturated rate for the
 #       p99. HTTP_ROUNDS rounds of all four, back to back: the ratios are taken within a round
 #       and judged on their medians (the VM's neighbours change the machine within minutes).
-#       Prints req/s, latencies, the ratios against the targets, and the load averages.
+#       Prints req/s, latencies, the ratios against the targets, and the load averages; and, per
+#       wrk run, CPU per request: the server process's, and the machine's less wrk's own (its
+#       rusage), which holds PostgreSQL and the kernel's loopback work too. On 2 shared cores the
+#       load generator takes a share; requests per serving-CPU-second compare the engines without it.
 #       Replies are identity-encoded: wrk sends no Accept-Encoding and oha runs with
 #       --disable-compression (oha 1.x asks for gzip/br by default: the server would then spend
 #       ~50-90 µs per reply compressing it, see BENCHMARKS.md).
@@ -24,7 +27,9 @@
 #       `cargo install oha --locked` if missing) at FIXED request rates (LATENCY_RATES, open loop,
 #       --latency-correction against coordinated omission) over CONNECTIONS connections: p50/p99
 #       at a given load, which wrk's closed loop (as fast as possible) cannot show — there the
-#       latency is just the queue the load generator itself keeps full.
+#       latency is just the queue the load generator itself keeps full. Unlike `http`, oha asks
+#       for compressed replies here (its default Accept-Encoding, brotli first, as phones do), so
+#       the server compresses every reply (station replies at level 1).
 # cold: generates COLD_STATIONS synthetic stations (scripts/gen_stations.py, fixed seed), imports
 #       them with `yizhan import` into a fresh GeoPackage and a fresh PostGIS database (timed), and
 #       measures the time from process start to /healthz answering, COLD_RUNS times per store.
@@ -170,25 +175,57 @@ build() {
   pg_isready -h 127.0.0.1 -q || { echo "PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1; }
 }
 
-# run_wrk NAME PORT: warm-up, then the measured run; prints the RESULT line.
+# CPU accounting of a measured run, in clock ticks from /proc. server_ticks PID: the server
+# process's utime + stime (the command name may hold spaces: fields counted after its closing
+# parenthesis). busy_ticks: all CPUs' non-idle time. The load generator's own CPU comes from its
+# rusage at exit; the machine's busy time less that is what serving took: the server, PostgreSQL
+# (whose backends come and go: a connection busy when wrk hangs up is closed by the pool, so they
+# cannot be summed per process) and the kernel's loopback work, plus what else the machine ran.
+CLK_TCK=$(getconf CLK_TCK)
+server_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+
+# measured NAME SERVER_PID CMD…: runs CMD (a wrk run writing $WORK/wrk-NAME.txt) and prints
+# its RESULT line followed by server_us (the server process's CPU µs per request), gen_cores
+# (the load generator's cores), busy_cores (the whole machine's) and serving_us (the machine's
+# CPU µs per request less the load generator's).
+measured() {
+  local name=$1 pid=$2
+  shift 2
+  local s0 b0 t0 s1 b1 t1
+  s0=$(server_ticks "$pid") b0=$(busy_ticks) t0=$(now)
+  python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(r.ru_utime + r.ru_stime, file=sys.stderr)' "$@" >"$WORK/wrk-$name.txt" 2>"$WORK/wrk-$name.cpu"
+  s1=$(server_ticks "$pid") b1=$(busy_ticks) t1=$(now)
+  local result
+  result=$(grep '^RESULT' "$WORK/wrk-$name.txt")
+  awk -v r="$result" -v s=$((s1 - s0)) -v b=$((b1 - b0)) -v g="$(tail -n1 "$WORK/wrk-$name.cpu")" \
+    -v hz="$CLK_TCK" -v t0="$t0" -v t1="$t1" 'BEGIN {
+    match(r, /requests=[0-9]+/); n = substr(r, RSTART + 9, RLENGTH - 9); t = t1 - t0
+    printf "%s server_us=%.1f gen_cores=%.2f busy_cores=%.2f serving_us=%.1f\n", r, 1e6 * s / hz / n, g / t, b / hz / t, 1e6 * (b / hz - g) / n
+  }'
+}
+
+# run_wrk NAME PORT PID: warm-up, then the measured run; prints the RESULT line (with the CPU
+# accounting of `measured`).
 run_wrk() {
-  local name=$1 port=$2
+  local name=$1 port=$2 pid=$3
   wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" -s scripts/nearest.lua \
     "http://127.0.0.1:$port" >/dev/null
   echo "load average before $name: $(machine_load)" >&2
-  wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s scripts/nearest.lua \
-    "http://127.0.0.1:$port" >"$WORK/wrk-$name.txt"
-  grep '^RESULT' "$WORK/wrk-$name.txt"
+  measured "$name" "$pid" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
+    -s scripts/nearest.lua "http://127.0.0.1:$port"
 }
 
-# run_wrk_static NAME PORT PATH: like run_wrk, one fixed path (no Lua request generator; the
-# RESULT line comes from the same script's done()).
+# run_wrk_static NAME PORT PID PATH: like run_wrk, one fixed path (no Lua request generator;
+# the RESULT line comes from the same script's done()).
 run_wrk_static() {
-  local name=$1 port=$2 path=$3
+  local name=$1 port=$2 pid=$3 path=$4
   wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" "http://127.0.0.1:$port$path" >/dev/null
-  WRK_FIXED_PATH=$path wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency \
-    -s scripts/nearest.lua "http://127.0.0.1:$port" >"$WORK/wrk-$name.txt"
-  grep '^RESULT' "$WORK/wrk-$name.txt"
+  WRK_FIXED_PATH=$path measured "$name" "$pid" wrk -t"$WRK_THREADS" -c"$CONNECTIONS" \
+    -d"${DURATION}s" --latency -s scripts/nearest.lua "http://127.0.0.1:$port"
 }
 
 # fresh_db NAME: creates an empty PostGIS database (dropped on exit); sets DB_URL.
@@ -328,18 +365,18 @@ PY
   # HTTP_ROUNDS rounds, each the three servers back to back and then the index at half the rate
   # it just saturated at: the VM's neighbours come and go within minutes, so a ratio is taken
   # within a round and the verdicts are on the medians over the rounds (every round is printed).
-  local rows=() ratios_pg=() ratios_ceiling=() ratios_static=() p99s=() round
+  local rows=() ratios_pg=() ratios_ceiling=() ratios_static=() ratios_cpu=() p99s=() round
   for round in $(seq 1 "$HTTP_ROUNDS"); do
     local a b c la lb lc
     step "round $round/$HTTP_ROUNDS — wrk: index engine (${DURATION}s, $CONNECTIONS connections, $WRK_THREADS wrk threads)"
     la=$(machine_load)
-    a=$(run_wrk index "$port_a")
+    a=$(run_wrk index "$port_a" "$pid_a")
     step "round $round/$HTTP_ROUNDS — wrk: PostGIS per request"
     lb=$(machine_load)
-    b=$(run_wrk store "$port_b")
+    b=$(run_wrk store "$port_b" "$pid_b")
     step "round $round/$HTTP_ROUNDS — wrk: the same reply as a static file"
     lc=$(machine_load)
-    c=$(run_wrk_static static "$port_c" /js/nearest-reply.json)
+    c=$(run_wrk_static static "$port_c" "$pid_c" /js/nearest-reply.json)
 
     local rate half lh h
     rate=$(field "$a" req_s)
@@ -352,6 +389,7 @@ PY
     ratios_pg+=("$(awk -v a="$(field "$a" req_s)" -v b="$(field "$b" req_s)" 'BEGIN { printf "%.2f", a / b }')")
     ratios_ceiling+=("$(awk -v c="$(field "$c" req_s)" -v b="$(field "$b" req_s)" 'BEGIN { printf "%.2f", c / b }')")
     ratios_static+=("$(awk -v a="$(field "$a" req_s)" -v c="$(field "$c" req_s)" 'BEGIN { printf "%.1f", 100 * a / c }')")
+    ratios_cpu+=("$(awk -v a="$(field "$a" serving_us)" -v b="$(field "$b" serving_us)" 'BEGIN { printf "%.2f", b / a }')")
     p99s+=("$(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["p99"])' "$h")")
     rows+=("$round|half|$lh|oha -q $half: $h")
   done
@@ -363,8 +401,9 @@ PY
   say "PostGIS baseline: pool of 16 connections (PgStore::open_with), stations last analysed: $analysed; indexes: $indexes"
   say "EXPLAIN ANALYZE of NEAREST_SQL (prepared as the server runs it):"
   while IFS= read -r line; do say "    $line"; done <<<"$plan"
-  say "| round | server | load avg before | req/s | p50 ms | p90 ms | p99 ms | max ms | errors (non-2xx, timeouts) |"
-  say "|---:|---|---|---:|---:|---:|---:|---:|---:|"
+  say "CPU per request: the server process's own; and serving = all CPUs' busy time less wrk's own (its rusage): server, PostgreSQL, the kernel's loopback work"
+  say "| round | server | load avg before | req/s | p50 ms | p90 ms | p99 ms | max ms | errors (non-2xx, timeouts) | server process CPU µs/req | wrk cores | machine busy cores | serving CPU µs/req |"
+  say "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   local row
   for row in "${rows[@]}"; do
     local rnd=${row%%|*} rest=${row#*|}
@@ -374,7 +413,7 @@ PY
     if [[ $name == half ]]; then
       continue
     fi
-    say "| $rnd | $name | $load | $(field "$r" req_s) | $(field "$r" p50_ms) | $(field "$r" p90_ms) | $(field "$r" p99_ms) | $(field "$r" max_ms) | $(field "$r" errors_status), $(field "$r" errors_timeout) |"
+    say "| $rnd | $name | $load | $(field "$r" req_s) | $(field "$r" p50_ms) | $(field "$r" p90_ms) | $(field "$r" p99_ms) | $(field "$r" max_ms) | $(field "$r" errors_status), $(field "$r" errors_timeout) | $(field "$r" server_us) | $(field "$r" gen_cores) | $(field "$r" busy_cores) | $(field "$r" serving_us) |"
   done
   say "index at half its saturated rate (open loop, latency-corrected, $CONNECTIONS connections), per round:"
   for row in "${rows[@]}"; do
@@ -386,6 +425,7 @@ PY
   say "index / PostGIS req/s per round: ${ratios_pg[*]}; median $(median "${ratios_pg[@]}")x (target >= 15x)"
   say "static-file ceiling / PostGIS req/s per round (the most any server on this HTTP stack could reach): ${ratios_ceiling[*]}; median $(median "${ratios_ceiling[@]}")x"
   say "index / static-file ceiling per round: ${ratios_static[*]} %; median $(median "${ratios_static[@]}") % (target >= 80 %)"
+  say "requests per serving-CPU-second (the machine's CPU less the load generator's), index / PostGIS, per round: ${ratios_cpu[*]}; median $(median "${ratios_cpu[@]}")x"
   say "p99 at half the saturated rate per round: ${p99s[*]} ms; median $(median "${p99s[@]}") ms (target < 2 ms)"
   say "server RSS after the runs: index $(rss_mb "$pid_a") MB, store $(rss_mb "$pid_b") MB, static $(rss_mb "$pid_c") MB"
 }

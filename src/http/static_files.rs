@@ -72,11 +72,7 @@ impl Predicate for Compressible {
 /// level 4 and gzip's default: replies are compressed per request, so the level is a CPU cost
 /// on every one; level 4 keeps brotli about as fast as gzip -6 while ~10 % smaller.
 pub fn compression() -> CompressionLayer<Compressible> {
-    CompressionLayer::new()
-        .no_deflate()
-        .no_zstd()
-        .quality(CompressionLevel::Precise(4))
-        .compress_when(Compressible)
+    compression_at(4)
 }
 
 /// The same at level 1 (brotli and gzip), for the station replies (`stations.rs`): a
@@ -86,10 +82,14 @@ pub fn compression() -> CompressionLayer<Compressible> {
 /// defaults to level 1 for the same reason. Inside [`compression`], which then leaves the reply
 /// alone (it never compresses a reply twice).
 pub fn compression_fast() -> CompressionLayer<Compressible> {
+    compression_at(1)
+}
+
+fn compression_at(level: i32) -> CompressionLayer<Compressible> {
     CompressionLayer::new()
         .no_deflate()
         .no_zstd()
-        .quality(CompressionLevel::Precise(1))
+        .quality(CompressionLevel::Precise(level))
         .compress_when(Compressible)
 }
 
